@@ -1,0 +1,63 @@
+# csam-activation: the two commands of the README's Quick start, and their helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export PATH := $(HOME)/.local/bin:$(PATH)
+PY := .venv/bin/python
+MANAGE_DEV := DEBUG=true $(PY) manage.py
+PG_URL ?= postgres://postgres@127.0.0.1:5432/csam_activation
+
+.PHONY: help uv python install messages browser demo run test test-sqlite test-postgres lint format audit clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+uv: ## install uv when it is missing
+	@command -v uv >/dev/null 2>&1 || { echo "Installing uv with pip"; python3 -m pip install --user --quiet uv; }
+
+python: uv ## make sure a Python 3.12 interpreter is there (pyenv provides it on these machines)
+	@uv python find 3.12 >/dev/null 2>&1 || { command -v pyenv >/dev/null && pyenv install --skip-existing 3.12; }
+
+install: python ## install the locked dependencies into .venv and compile the translations
+	uv sync --locked
+	$(MANAGE_DEV) compilemessages --ignore .venv --verbosity 0
+
+browser: ## install Debian's Chromium for the browser tests where possible
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "Chromium: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "No /usr/bin/chromium and no root apt: browser tests use Playwright's own browser if present"; \
+	fi
+
+demo: install ## migrate SQLite, create a demo activation and serve on http://127.0.0.1:8000
+	$(MANAGE_DEV) migrate --verbosity 0
+	$(MANAGE_DEV) demo_setup
+	@echo ""
+	@echo "Serving on http://127.0.0.1:8000/  (Ctrl+C to stop; e-mails and SMS appear below)"
+	$(MANAGE_DEV) runserver 127.0.0.1:8000
+
+test: install browser ## run the whole test suite (SQLite; PostgreSQL too when DATABASE_URL says so)
+	@$(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+test-postgres: install browser ## run the whole suite against the local PostgreSQL
+	@createdb -h 127.0.0.1 -U postgres csam_activation 2>/dev/null || true
+	@DATABASE_URL=$(PG_URL) $(PY) -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+lint: install ## ruff, formatting, migrations and lock file in agreement
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	$(MANAGE_DEV) makemigrations --check --dry-run
+	uv lock --check
+
+format: install ## apply ruff's fixes and formatting
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+clean: ## remove the virtualenv, the demo database and caches
+	rm -rf .venv var staticfiles .pytest_cache .ruff_cache

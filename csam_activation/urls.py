@@ -1,0 +1,14 @@
+"""URL configuration: the citizen's pages carry their language (/nl/, /fr/, /de/, /en/)."""
+
+from django.conf.urls.i18n import i18n_patterns
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+urlpatterns += i18n_patterns(
+    path("", include("keys.urls")),
+    prefix_default_language=True,
+)

@@ -1,0 +1,646 @@
+"""The back office: registration clerks issue activations, the helpdesk follows them.
+
+Clerks see the records of their own office; the helpdesk (``keys.view_all_offices``) sees all.
+No page shows a code, a link token or a password hash: the hashes are not admin fields at all,
+and the paper code appears once, on the letter rendered right after it is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib import admin, messages
+from django.contrib.admin import ActionLocation
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.forms import UserChangeForm, UserCreationForm
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from keys import audit
+from keys.admin_forms import CitizenForm
+from keys.models import (
+    Activation,
+    AuditEvent,
+    Citizen,
+    DigitalKey,
+    RegistrationOffice,
+    User,
+)
+from keys.services import issuance
+from keys.validators import normalize_national_number
+
+admin.site.site_header = _("CSAM – My digital keys: registration offices and helpdesk")
+admin.site.site_title = _("CSAM – My digital keys")
+admin.site.index_title = _("Registration and helpdesk")
+
+BOTH_LOCATIONS = [ActionLocation.CHANGE_LIST, ActionLocation.CHANGE_FORM]
+
+
+def sees_all_offices(user: User) -> bool:
+    """Helpdesk staff and administrators see every office's records; clerks only their own."""
+    return user.is_superuser or user.has_perm("keys.view_all_offices")
+
+
+class OfficeScopedAdmin(admin.ModelAdmin):
+    """Limits what a clerk sees to the records of their own registration office."""
+
+    office_lookups: tuple[str, ...] = ("office",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if sees_all_offices(request.user):
+            return queryset
+        office = request.user.office
+        if office is None:
+            return queryset.none()
+        condition = Q()
+        for lookup in self.office_lookups:
+            condition |= Q(**{lookup: office})
+        return queryset.filter(condition)
+
+    def get_list_filter(self, request: HttpRequest) -> Iterable:
+        filters = list(super().get_list_filter(request))
+        if not sees_all_offices(request.user):
+            filters = [f for f in filters if f != "office"]
+        return filters
+
+
+class NationalNumberSearchMixin:
+    """Lets staff search by a national number as people write it (85.07.30-033.28)."""
+
+    national_number_lookup = "national_number"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        digits = normalize_national_number(search_term)
+        if digits.isdigit() and digits != search_term.strip():
+            lookup = {f"{self.national_number_lookup}__startswith": digits}
+            results |= queryset.filter(**lookup)
+        return results, may_have_duplicates
+
+
+class EffectiveStateFilter(admin.SimpleListFilter):
+    """Filter by state as the helpdesk understands it: an open activation past its expiry date
+    counts as expired."""
+
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return Activation.State.choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value:
+            return queryset
+        now = timezone.now()
+        if value == Activation.State.EXPIRED:
+            return queryset.filter(
+                Q(state=value) | Q(state__in=Activation.OPEN_STATES, expires_at__lte=now)
+            )
+        if value in Activation.OPEN_STATES:
+            return queryset.filter(state=value, expires_at__gt=now)
+        return queryset.filter(state=value)
+
+
+def render_letters(
+    request: HttpRequest, issued: list[issuance.IssuedActivation]
+) -> TemplateResponse:
+    """The printable letters with the paper codes: the only time the codes are ever shown."""
+    for item in issued:
+        audit.record(AuditEvent.Action.LETTER_SHOWN, request=request, activation=item.activation)
+    response = TemplateResponse(request, "keys/letter.html", {"letters": issued})
+    response["Cache-Control"] = "no-store, max-age=0"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def report_email_outcome(request: HttpRequest, issued: list[issuance.IssuedActivation]) -> None:
+    failed = [item for item in issued if not item.email_sent]
+    if failed:
+        messages.error(
+            request,
+            ngettext(
+                "The activation e-mail to %(emails)s could NOT be sent. The activation is saved; "
+                "use “Send the activation e-mail again” on the record once mail works again.",
+                "The activation e-mails to %(emails)s could NOT be sent. The activations are "
+                "saved; use “Send the activation e-mail again” once mail works again.",
+                len(failed),
+            )
+            % {"emails": ", ".join(item.activation.citizen.email for item in failed)},
+        )
+
+
+class ActivationInline(admin.TabularInline):
+    model = Activation
+    fk_name = "citizen"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = [
+        "created_at",
+        "office",
+        "issued_by",
+        "state_display",
+        "expires_at",
+        "failed_code_attempts",
+        "email_status",
+    ]
+    readonly_fields = fields
+    verbose_name_plural = _("activations")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=_("state"))
+    def state_display(self, obj: Activation) -> str:
+        return obj.get_effective_state_display()
+
+
+class AuditEventInline(admin.TabularInline):
+    model = AuditEvent
+    fk_name = "citizen"
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "action", "actor_label", "ip_address", "user_agent", "activation"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    verbose_name_plural = _("audit timeline")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ActivationAuditInline(AuditEventInline):
+    fk_name = "activation"
+    fields = ["created_at", "action", "actor_label", "ip_address", "user_agent"]
+    readonly_fields = fields
+
+
+class ActivationActionsMixin:
+    """The actions on activations, shared by the citizen and the activation pages."""
+
+    def _activations(self, queryset: QuerySet) -> list[Activation]:
+        raise NotImplementedError
+
+    def _open_activations(self, queryset: QuerySet) -> list[Activation]:
+        return [a for a in self._activations(queryset) if a is not None and a.is_open]
+
+    def has_issue_activation_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("keys.issue_activation")
+
+    def has_revoke_activation_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("keys.revoke_activation")
+
+    def has_resend_activation_email_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("keys.resend_activation_email")
+
+    @admin.action(
+        description=_("Reissue activation (new code and link, prints the letter)"),
+        permissions=["issue_activation"],
+        location=BOTH_LOCATIONS,
+    )
+    def reissue_activation(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        issued = []
+        for citizen in self._citizens(queryset):
+            issued.append(
+                issuance.issue_activation(
+                    citizen,
+                    issued_by=request.user,
+                    office=self._issuing_office(request, citizen),
+                    request=request,
+                )
+            )
+        report_email_outcome(request, issued)
+        return render_letters(request, issued)
+
+    @admin.action(
+        description=_("Revoke the open activation"),
+        permissions=["revoke_activation"],
+        location=BOTH_LOCATIONS,
+    )
+    def revoke_activation(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        targets = self._open_activations(queryset)
+        if not targets:
+            self.message_user(
+                request, _("There is no open activation to revoke."), messages.WARNING
+            )
+            return None
+        if request.POST.get("post") != "yes":
+            hidden = [
+                (name, value)
+                for name in request.POST
+                if name not in {"csrfmiddlewaretoken", "post"}
+                for value in request.POST.getlist(name)
+            ]
+            return TemplateResponse(
+                request,
+                "admin/keys/confirm_revoke.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": _("Revoke activations?"),
+                    "targets": targets,
+                    "hidden": hidden,
+                    "opts": self.model._meta,
+                },
+            )
+        revoked = sum(
+            issuance.revoke_activation(a, by=request.user, request=request) for a in targets
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d activation revoked: its link and code no longer work.",
+                "%(count)d activations revoked: their links and codes no longer work.",
+                revoked,
+            )
+            % {"count": revoked},
+            messages.SUCCESS,
+        )
+        return None
+
+    @admin.action(
+        description=_("Send the activation e-mail again (new link, same code)"),
+        permissions=["resend_activation_email"],
+        location=BOTH_LOCATIONS,
+    )
+    def resend_activation_email(self, request: HttpRequest, queryset: QuerySet) -> None:
+        targets = self._open_activations(queryset)
+        if not targets:
+            self.message_user(
+                request,
+                _("There is no open activation: reissue one to give the citizen a new code."),
+                messages.WARNING,
+            )
+            return
+        for activation in targets:
+            if issuance.resend_activation_email(activation, by=request.user, request=request):
+                self.message_user(
+                    request,
+                    _(
+                        "The activation e-mail was sent to %(email)s. The earlier link no longer "
+                        "works; the paper code stays valid."
+                    )
+                    % {"email": activation.citizen.email},
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    _("The activation e-mail to %(email)s could NOT be sent. Try again later.")
+                    % {"email": activation.citizen.email},
+                    messages.ERROR,
+                )
+
+    def _issuing_office(self, request: HttpRequest, citizen: Citizen) -> RegistrationOffice:
+        return request.user.office or citizen.office
+
+
+@admin.register(Citizen)
+class CitizenAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeScopedAdmin):
+    form = CitizenForm
+    list_display = [
+        "last_name",
+        "first_name",
+        "national_number_display",
+        "office",
+        "activation_state",
+        "username",
+        "created_at",
+    ]
+    list_display_links = ["last_name", "first_name"]
+    list_filter = ["office", "language"]
+    search_fields = [
+        "first_name",
+        "last_name",
+        "national_number",
+        "email",
+        "account__username",
+    ]
+    list_select_related = ["office", "account"]
+    inlines = [ActivationInline, AuditEventInline]
+    actions = ["reissue_activation", "revoke_activation", "resend_activation_email"]
+    readonly_fields = ["birth_date", "account", "registered_by", "created_at", "updated_at"]
+
+    def _citizens(self, queryset: QuerySet) -> list[Citizen]:
+        return list(queryset)
+
+    def get_inline_instances(self, request: HttpRequest, obj: Citizen | None = None) -> list:
+        return super().get_inline_instances(request, obj) if obj is not None else []
+
+    def _activations(self, queryset: QuerySet) -> list[Activation]:
+        return [issuance.current_activation(c) for c in queryset]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        latest = Activation.objects.filter(citizen=OuterRef("pk")).order_by("-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                latest_state=Subquery(latest.values("state")[:1]),
+                latest_expires_at=Subquery(latest.values("expires_at")[:1]),
+            )
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Citizen | None = None) -> list[str]:
+        fields = list(super().get_fields(request, obj))
+        if obj is None:
+            fields = [f for f in fields if f not in self.readonly_fields]
+            if not sees_all_offices(request.user):
+                fields.remove("office")
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Citizen | None = None) -> list[str]:
+        readonly = list(self.readonly_fields)
+        if obj is not None and not sees_all_offices(request.user):
+            readonly.append("office")
+        return readonly
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and request.user.has_perm(
+            "keys.issue_activation"
+        )
+
+    def get_form(self, request: HttpRequest, obj: Citizen | None = None, **kwargs: object):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and not sees_all_offices(request.user):
+            office = request.user.office
+
+            class ClerkForm(form):
+                def clean(self) -> dict:
+                    data = super().clean()
+                    if office is None:
+                        raise ValidationError(
+                            _(
+                                "Your account is not attached to a registration office; ask an "
+                                "administrator to set one before registering citizens."
+                            )
+                        )
+                    self.instance.office = office
+                    return data
+
+            return ClerkForm
+        return form
+
+    @admin.display(description=_("national number"), ordering="national_number")
+    def national_number_display(self, obj: Citizen) -> str:
+        return obj.national_number_display
+
+    @admin.display(description=_("activation"))
+    def activation_state(self, obj: Citizen) -> str:
+        state = getattr(obj, "latest_state", None)
+        if state is None:
+            return "—"
+        expires_at = obj.latest_expires_at
+        if state in Activation.OPEN_STATES and expires_at and expires_at <= timezone.now():
+            state = Activation.State.EXPIRED
+        return str(Activation.State(state).label)
+
+    @admin.display(description=_("username"), ordering="account__username")
+    def username(self, obj: Citizen) -> str:
+        return obj.account.username if obj.account else "—"
+
+    def save_model(
+        self, request: HttpRequest, obj: Citizen, form: CitizenForm, change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            if form.changed_data:
+                audit.record(
+                    AuditEvent.Action.CITIZEN_UPDATED,
+                    request=request,
+                    citizen=obj,
+                    fields=form.changed_data,
+                )
+            return
+        obj.registered_by = request.user
+        super().save_model(request, obj, form, change)
+        audit.record(
+            AuditEvent.Action.CITIZEN_REGISTERED,
+            request=request,
+            citizen=obj,
+            office=obj.office.code,
+            document_type=obj.id_document_type,
+        )
+        request._issued_activation = issuance.issue_activation(
+            obj, issued_by=request.user, office=obj.office, request=request
+        )
+
+    def response_add(
+        self, request: HttpRequest, obj: Citizen, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        issued = getattr(request, "_issued_activation", None)
+        if issued is None:
+            return super().response_add(request, obj, post_url_continue)
+        report_email_outcome(request, [issued])
+        return render_letters(request, [issued])
+
+
+@admin.register(Activation)
+class ActivationAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeScopedAdmin):
+    national_number_lookup = "citizen__national_number"
+    list_display = [
+        "citizen",
+        "national_number",
+        "username",
+        "office",
+        "state_display",
+        "created_at",
+        "expires_at",
+        "failed_code_attempts",
+        "email_status",
+    ]
+    list_filter = [EffectiveStateFilter, "office", "email_status"]
+    search_fields = [
+        "citizen__first_name",
+        "citizen__last_name",
+        "citizen__national_number",
+        "citizen__email",
+        "citizen__account__username",
+    ]
+    list_select_related = ["citizen", "citizen__account", "office", "issued_by"]
+    date_hierarchy = "created_at"
+    actions = ["reissue_activation", "revoke_activation", "resend_activation_email"]
+    fields = [
+        "citizen",
+        "office",
+        "issued_by",
+        "state_display",
+        "created_at",
+        "expires_at",
+        "opened_at",
+        "code_verified_at",
+        "completed_at",
+        "closed_at",
+        "failed_code_attempts",
+        "email_status",
+        "email_sent_at",
+        "superseded_by",
+        "terms_version",
+        "terms_accepted_at",
+    ]
+    readonly_fields = fields
+    inlines = [ActivationAuditInline]
+
+    def _citizens(self, queryset: QuerySet) -> list[Citizen]:
+        seen: dict[int, Citizen] = {}
+        for activation in queryset.select_related("citizen"):
+            seen.setdefault(activation.citizen_id, activation.citizen)
+        return list(seen.values())
+
+    def _activations(self, queryset: QuerySet) -> list[Activation]:
+        return list(queryset.select_related("citizen"))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_display(self, obj: Activation) -> str:
+        return obj.get_effective_state_display()
+
+    @admin.display(description=_("national number"), ordering="citizen__national_number")
+    def national_number(self, obj: Activation) -> str:
+        return obj.citizen.national_number_display
+
+    @admin.display(description=_("username"), ordering="citizen__account__username")
+    def username(self, obj: Activation) -> str:
+        return obj.citizen.account.username if obj.citizen.account else "—"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(NationalNumberSearchMixin, OfficeScopedAdmin):
+    national_number_lookup = "citizen__national_number"
+    office_lookups = ("citizen__office", "activation__office")
+    list_display = ["created_at", "action", "actor_label", "citizen", "activation", "ip_address"]
+    list_filter = ["action"]
+    search_fields = [
+        "citizen__first_name",
+        "citizen__last_name",
+        "citizen__national_number",
+        "citizen__email",
+        "citizen__account__username",
+        "actor_label",
+    ]
+    list_select_related = ["citizen", "activation", "activation__citizen"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "action",
+        "actor_label",
+        "citizen",
+        "activation",
+        "ip_address",
+        "user_agent",
+        "detail",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(DigitalKey)
+class DigitalKeyAdmin(OfficeScopedAdmin):
+    office_lookups = ("user__citizen__office",)
+    list_display = ["user", "kind", "state", "created_at", "activated_at", "last_used_at"]
+    list_filter = ["kind", "state"]
+    search_fields = ["user__username", "user__citizen__last_name", "user__citizen__national_number"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "kind",
+        "state",
+        "phone",
+        "email",
+        "created_at",
+        "activated_at",
+        "last_used_at",
+        "removed_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(RegistrationOffice)
+class RegistrationOfficeAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "address"]
+    search_fields = ["name", "code"]
+    prepopulated_fields = {"code": ["name"]}
+
+
+class StaffCreationForm(UserCreationForm):
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username",)
+
+
+class StaffChangeForm(UserChangeForm):
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    """Accounts, for administrators: staff are created here and put in a group and an office."""
+
+    form = StaffChangeForm
+    add_form = StaffCreationForm
+    list_display = ["username", "first_name", "last_name", "office", "is_staff", "is_active"]
+    list_filter = ["is_staff", "is_superuser", "is_active", "groups", "office"]
+    search_fields = ["username", "first_name", "last_name", "email"]
+    ordering = ["username"]
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email")}),
+        (
+            _("Role"),
+            {
+                "fields": (
+                    "office",
+                    "is_active",
+                    "is_staff",
+                    "is_superuser",
+                    "groups",
+                    "user_permissions",
+                )
+            },
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
+    )

@@ -1,0 +1,62 @@
+"""Every limit and lifetime of the service, in one place (SPEC §3).
+
+Code reads ``limits.ACTIVATION_LINK_TTL`` and so on; a deployment overrides any value through
+the ``CSAM`` dict in settings. Values are read at access time so ``override_settings`` works in
+tests.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Activation link: >= 128 bits of randomness, valid 14 days (SPEC §1, §3).
+    "ACTIVATION_LINK_TOKEN_BYTES": 32,
+    "ACTIVATION_LINK_TTL": timedelta(days=14),
+    # Paper activation code: 10 Crockford base32 characters, 5 wrong tries then locked.
+    "ACTIVATION_CODE_LENGTH": 10,
+    "ACTIVATION_CODE_MAX_ATTEMPTS": 5,
+    # E-mail and SMS registration codes.
+    "OTP_DIGITS": 6,
+    "OTP_TTL": timedelta(minutes=10),
+    "OTP_MAX_ATTEMPTS": 5,
+    "OTP_RESEND_COOLDOWN": timedelta(seconds=60),
+    "OTP_MAX_PER_HOUR": 5,
+    # TOTP (RFC 6238).
+    "TOTP_DIGITS": 6,
+    "TOTP_INTERVAL": 30,
+    "TOTP_VALID_WINDOW": 1,
+    "TOTP_ISSUER": "CSAM",
+    # Usernames.
+    "USERNAME_MIN_LENGTH": 6,
+    "USERNAME_MAX_LENGTH": 64,
+    # Sessions.
+    "WIZARD_IDLE_TIMEOUT": timedelta(minutes=30),
+    "SIGNIN_IDLE_TIMEOUT": timedelta(minutes=15),
+    # Sign-in failures.
+    "SIGNIN_MAX_FAILURES": 5,
+    "SIGNIN_FAILURE_WINDOW": timedelta(minutes=15),
+    "SIGNIN_LOCKOUT": timedelta(minutes=15),
+    # Minimum age to be issued digital keys (SPEC §1).
+    "MINIMUM_AGE_YEARS": 12,
+    # Terms of use: the version the citizen accepts is recorded.
+    "TERMS_VERSION": "4.2",
+    # Helpdesk contacts shown on every page (from the seed).
+    "HELPDESK_PHONE": "02 740 79 91",
+    "HELPDESK_EMAIL": "servicedesk.dto@bosa.fgov.be",
+    "EID_HELPDESK_PHONE": "02 518 21 16",
+    "EID_HELPDESK_EMAIL": "helpdesk.belpic@rrn.fgov.be",
+    "HELP_PAGE_URL": "https://sma-help.fedict.belgium.be",
+}
+
+
+class _Limits:
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(name)
+        overrides = getattr(settings, "CSAM", {}) or {}
+        return overrides.get(name, DEFAULTS[name])
+
+
+limits = _Limits()

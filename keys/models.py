@@ -1,0 +1,453 @@
+"""The data of the service: offices, citizens as recorded at the counter, their activations,
+their accounts and digital keys, and the audit trail.
+
+No secret is stored in clear: activation codes and link tokens only as keyed hashes
+(``keys.tokens``), passwords only as argon2id hashes, TOTP seeds only encrypted.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keys.validators import (
+    UsernameValidator,
+    canonical_username,
+    parse_national_number,
+    validate_national_number,
+)
+
+
+class RegistrationOffice(models.Model):
+    """A local registration office (lokaal registratiekantoor), usually a municipality."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("registration office")
+        verbose_name_plural = _("registration offices")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        """Look users up by their canonical username, so case and Unicode form do not matter."""
+        return self.get(username_canonical=canonical_username(username or ""))
+
+    def create_user(self, username: str, password: str | None = None, **extra: object) -> User:
+        user = self.model(username=username, **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, username: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(username, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An account: a citizen's (linked through ``citizen``) or a staff member's.
+
+    Usernames are unique under their canonical form (NFKC, case-folded), enforced by a unique
+    column so that two concurrent registrations cannot both win.
+    """
+
+    username = models.CharField(
+        _("username"),
+        max_length=64,
+        unique=True,
+        validators=[UsernameValidator()],
+        help_text=_("6 to 64 characters: letters, digits and . _ - @"),
+    )
+    username_canonical = models.CharField(max_length=256, unique=True, editable=False)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    email = models.EmailField(_("e-mail address"), blank=True)
+    office = models.ForeignKey(
+        RegistrationOffice,
+        verbose_name=_("registration office"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        help_text=_("For registration clerks: the office whose records they handle."),
+    )
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+
+    def __str__(self) -> str:
+        return self.username
+
+    def clean(self) -> None:
+        super().clean()
+        self.username = unicodedata.normalize("NFKC", self.username or "")
+        canonical = canonical_username(self.username)
+        taken = User.objects.filter(username_canonical=canonical).exclude(pk=self.pk).exists()
+        if taken:
+            raise ValidationError({"username": _("This username is not available.")})
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        self.username = unicodedata.normalize("NFKC", self.username or "")
+        self.username_canonical = canonical_username(self.username)
+        super().save(*args, **kwargs)
+
+
+class Citizen(models.Model):
+    """A person as recorded at the counter of a registration office (SPEC §5)."""
+
+    class Language(models.TextChoices):
+        NL = "nl", _("Dutch")
+        FR = "fr", _("French")
+        DE = "de", _("German")
+        EN = "en", _("English")
+
+    class DocumentType(models.TextChoices):
+        ID_CARD = "id_card", _("Identity card")
+        PASSPORT = "passport", _("Passport")
+        RESIDENCE_PERMIT = "residence_permit", _("Residence permit")
+        OTHER = "other", _("Other identity document")
+
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150)
+    national_number = models.CharField(
+        _("national register or BIS number"),
+        max_length=11,
+        unique=True,
+        validators=[validate_national_number],
+        help_text=_("11 digits, for example 85.07.30-033.28; dots and dashes may be typed."),
+    )
+    birth_date = models.DateField(_("date of birth"), null=True, blank=True, editable=False)
+    email = models.EmailField(_("e-mail address"), help_text=_("The activation link is sent here."))
+    phone = models.CharField(
+        _("mobile number"),
+        max_length=20,
+        blank=True,
+        help_text=_("Optional. Pre-fills the SMS key, for example +32 470 12 34 56."),
+    )
+    language = models.CharField(
+        _("preferred language"), max_length=2, choices=Language.choices, default=Language.NL
+    )
+    id_document_type = models.CharField(
+        _("identity document"), max_length=20, choices=DocumentType.choices
+    )
+    id_document_number = models.CharField(_("document number"), max_length=40)
+    office = models.ForeignKey(
+        RegistrationOffice,
+        verbose_name=_("registration office"),
+        on_delete=models.PROTECT,
+        related_name="citizens",
+    )
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("registered by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    account = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="citizen",
+    )
+    created_at = models.DateTimeField(_("registered at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("last changed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("citizen")
+        verbose_name_plural = _("citizens")
+        ordering = ["last_name", "first_name"]
+
+    def __str__(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        try:
+            self.birth_date = parse_national_number(self.national_number).birth_date
+        except ValidationError:
+            self.birth_date = None
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def national_number_display(self) -> str:
+        try:
+            return parse_national_number(self.national_number).formatted
+        except ValidationError:
+            return self.national_number
+
+
+class ActivationQuerySet(models.QuerySet["Activation"]):
+    def open(self) -> ActivationQuerySet:
+        """Activations the citizen can still use (not closed, not past their expiry)."""
+        return self.filter(state__in=Activation.OPEN_STATES, expires_at__gt=timezone.now())
+
+
+class Activation(models.Model):
+    """One issuance of an activation link and paper code to a citizen (SPEC §4)."""
+
+    class State(models.TextChoices):
+        ISSUED = "issued", _("Issued")
+        OPENED = "opened", _("Link opened")
+        CODE_VERIFIED = "code_verified", _("Activation code verified")
+        COMPLETED = "completed", _("Completed")
+        LOCKED = "locked", _("Locked")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+        SUPERSEDED = "superseded", _("Superseded")
+
+    class EmailStatus(models.TextChoices):
+        PENDING = "pending", _("Not sent yet")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Sending failed")
+
+    OPEN_STATES = (State.ISSUED, State.OPENED, State.CODE_VERIFIED)
+
+    citizen = models.ForeignKey(
+        Citizen, verbose_name=_("citizen"), on_delete=models.CASCADE, related_name="activations"
+    )
+    office = models.ForeignKey(
+        RegistrationOffice,
+        verbose_name=_("registration office"),
+        on_delete=models.PROTECT,
+        related_name="activations",
+    )
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("issued by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    state = models.CharField(
+        _("state"), max_length=20, choices=State.choices, default=State.ISSUED, db_index=True
+    )
+    link_token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    code_hash = models.CharField(max_length=64, editable=False)
+    failed_code_attempts = models.PositiveSmallIntegerField(_("wrong activation codes"), default=0)
+    expires_at = models.DateTimeField(_("valid until"))
+    created_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    opened_at = models.DateTimeField(_("link opened at"), null=True, blank=True)
+    code_verified_at = models.DateTimeField(_("code verified at"), null=True, blank=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self",
+        verbose_name=_("superseded by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    email_status = models.CharField(
+        _("activation e-mail"),
+        max_length=10,
+        choices=EmailStatus.choices,
+        default=EmailStatus.PENDING,
+    )
+    email_sent_at = models.DateTimeField(_("e-mail sent at"), null=True, blank=True)
+    terms_version = models.CharField(_("accepted terms of use"), max_length=20, blank=True)
+    terms_accepted_at = models.DateTimeField(_("terms accepted at"), null=True, blank=True)
+
+    objects = ActivationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("activation")
+        verbose_name_plural = _("activations")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["citizen"],
+                condition=Q(state__in=["issued", "opened", "code_verified"]),
+                name="one_open_activation_per_citizen",
+            )
+        ]
+        permissions = [
+            ("issue_activation", _("Can register citizens and issue activations")),
+            ("revoke_activation", _("Can revoke activations")),
+            ("resend_activation_email", _("Can send the activation e-mail again")),
+            ("view_all_offices", _("Can see the records of every registration office")),
+        ]
+
+    def __str__(self) -> str:
+        return _("Activation %(id)s for %(citizen)s") % {"id": self.pk, "citizen": self.citizen}
+
+    @property
+    def is_expired(self) -> bool:
+        return timezone.now() >= self.expires_at
+
+    @property
+    def effective_state(self) -> str:
+        """The state as the helpdesk should see it: an open activation past its expiry is
+        expired even before anybody touched it again."""
+        if self.state in self.OPEN_STATES and self.is_expired:
+            return self.State.EXPIRED
+        return self.state
+
+    def get_effective_state_display(self) -> str:
+        return str(self.State(self.effective_state).label)
+
+    @property
+    def is_open(self) -> bool:
+        return self.effective_state in self.OPEN_STATES
+
+
+class DigitalKey(models.Model):
+    """A digital key of an account: an authenticator app, SMS or e-mailed security codes."""
+
+    class Kind(models.TextChoices):
+        TOTP = "totp", _("Mobile app")
+        SMS = "sms", _("SMS")
+        EMAIL = "email", _("Security code by e-mail")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Being activated")
+        ACTIVE = "active", _("Active")
+        REMOVED = "removed", _("Removed")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("account"),
+        on_delete=models.CASCADE,
+        related_name="digital_keys",
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    phone = models.CharField(_("mobile number"), max_length=20, blank=True)
+    email = models.EmailField(_("e-mail address"), blank=True)
+    secret_encrypted = models.TextField(blank=True, editable=False)
+    last_totp_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    activation = models.ForeignKey(
+        Activation,
+        verbose_name=_("activation"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="digital_keys",
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("digital key")
+        verbose_name_plural = _("digital keys")
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind"],
+                condition=Q(state="active"),
+                name="one_active_key_per_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_state_display()})"
+
+
+class AuditEvent(models.Model):
+    """Something that happened: a state change or a refused attempt (SPEC §4).
+
+    ``detail`` holds context for the helpdesk and never a secret.
+    """
+
+    class Action(models.TextChoices):
+        CITIZEN_REGISTERED = "citizen_registered", _("Citizen registered")
+        CITIZEN_UPDATED = "citizen_updated", _("Citizen's record changed")
+        ACTIVATION_ISSUED = "activation_issued", _("Activation issued")
+        ACTIVATION_SUPERSEDED = "activation_superseded", _("Activation superseded by a reissue")
+        ACTIVATION_REVOKED = "activation_revoked", _("Activation revoked")
+        ACTIVATION_EXPIRED = "activation_expired", _("Activation expired")
+        LETTER_SHOWN = "letter_shown", _("Activation letter shown (code displayed once)")
+        EMAIL_SENT = "email_sent", _("Activation e-mail sent")
+        EMAIL_FAILED = "email_failed", _("Activation e-mail could not be sent")
+        LINK_OPENED = "link_opened", _("Activation link opened")
+        LINK_REFUSED = "link_refused", _("Activation link refused")
+        CODE_ACCEPTED = "code_accepted", _("Activation code accepted")
+        CODE_REJECTED = "code_rejected", _("Wrong activation code")
+        ACTIVATION_LOCKED = "activation_locked", _("Activation locked after too many wrong codes")
+        TERMS_ACCEPTED = "terms_accepted", _("Terms of use accepted")
+        ACCOUNT_CREATED = "account_created", _("Account created")
+        CHALLENGE_SENT = "challenge_sent", _("Registration code sent")
+        CHALLENGE_FAILED = "challenge_failed", _("Registration code could not be delivered")
+        CHALLENGE_REFUSED = "challenge_refused", _("New code refused (too many requests)")
+        KEY_CODE_REJECTED = "key_code_rejected", _("Wrong key code")
+        KEY_ACTIVATED = "key_activated", _("Digital key activated")
+        ACTIVATION_COMPLETED = "activation_completed", _("Activation completed")
+
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    action = models.CharField(_("what"), max_length=40, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_label = models.CharField(_("who"), max_length=150, blank=True)
+    citizen = models.ForeignKey(
+        Citizen,
+        verbose_name=_("citizen"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    activation = models.ForeignKey(
+        Activation,
+        verbose_name=_("activation"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("browser"), max_length=300, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.get_action_display()}"

@@ -1,0 +1,208 @@
+"""Issuing activations at the counter: register, issue, reissue, revoke, resend.
+
+The paper code and link token exist in clear only in the :class:`IssuedActivation` returned to
+the caller, which shows the code once (the printable letter, or the command's output) and mails
+the link. Nothing else keeps them.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from keys import audit, tokens
+from keys.conf import limits
+from keys.mail import build_email
+from keys.models import Activation, AuditEvent, Citizen, RegistrationOffice, User
+
+logger = logging.getLogger(__name__)
+
+Action = AuditEvent.Action
+
+
+@dataclass
+class IssuedActivation:
+    """An activation just issued, with its secrets in clear: show the code once, then drop it."""
+
+    activation: Activation
+    activation_code: str
+    activation_link: str
+
+    @property
+    def formatted_code(self) -> str:
+        return tokens.format_activation_code(self.activation_code)
+
+    @property
+    def email_sent(self) -> bool:
+        return self.activation.email_status == Activation.EmailStatus.SENT
+
+
+def activation_link(token: str, language: str) -> str:
+    """The absolute link the citizen receives, opening the wizard in their language."""
+    with translation.override(language):
+        path = reverse("keys:activation-link", kwargs={"token": token})
+    return f"{settings.SITE_URL}{path}"
+
+
+def issue_activation(
+    citizen: Citizen,
+    *,
+    issued_by: User | None,
+    office: RegistrationOffice | None = None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
+) -> IssuedActivation:
+    """Issue a fresh activation to ``citizen`` and e-mail its link.
+
+    Any activation still open for the citizen is superseded first (a reissue), so at most one
+    link and code work at a time; the database enforces that too. The e-mail is sent after the
+    activation is saved; its outcome is recorded on the activation (``email_status``) so that a
+    failed delivery is visible and can be retried with :func:`resend_activation_email`.
+    """
+    office = office or citizen.office
+    code = tokens.generate_activation_code()
+    token = tokens.generate_link_token()
+    now = timezone.now()
+    with transaction.atomic():
+        Citizen.objects.select_for_update().filter(pk=citizen.pk).first()
+        previous = list(
+            Activation.objects.select_for_update().filter(
+                citizen=citizen, state__in=Activation.OPEN_STATES
+            )
+        )
+        for old in previous:
+            old.state = Activation.State.SUPERSEDED
+            old.closed_at = now
+            old.save(update_fields=["state", "closed_at"])
+        activation = Activation.objects.create(
+            citizen=citizen,
+            office=office,
+            issued_by=issued_by,
+            link_token_hash=tokens.hash_link_token(token),
+            code_hash=tokens.hash_activation_code(code),
+            expires_at=now + limits.ACTIVATION_LINK_TTL,
+            created_at=now,
+        )
+        for old in previous:
+            old.superseded_by = activation
+            old.save(update_fields=["superseded_by"])
+            audit.record(
+                Action.ACTIVATION_SUPERSEDED,
+                request=request,
+                actor=issued_by,
+                actor_label=actor_label,
+                activation=old,
+                superseded_by=activation.pk,
+            )
+        audit.record(
+            Action.ACTIVATION_ISSUED,
+            request=request,
+            actor=issued_by,
+            actor_label=actor_label,
+            activation=activation,
+            office=office.code,
+            expires_at=activation.expires_at.isoformat(),
+            reissue_of=[old.pk for old in previous],
+        )
+    link = activation_link(token, citizen.language)
+    send_activation_email(
+        activation, link, request=request, actor=issued_by, actor_label=actor_label
+    )
+    return IssuedActivation(activation=activation, activation_code=code, activation_link=link)
+
+
+def send_activation_email(
+    activation: Activation,
+    link: str,
+    *,
+    request: HttpRequest | None = None,
+    actor: User | None = None,
+    actor_label: str = "",
+) -> bool:
+    """Send the activation e-mail and record the outcome; never raises for a delivery failure."""
+    citizen = activation.citizen
+    message = build_email(
+        "activation",
+        {"citizen": citizen, "activation": activation, "activation_link": link},
+        to=citizen.email,
+        language=citizen.language,
+    )
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as error:
+        logger.warning(
+            "Activation e-mail for activation %s could not be sent: %s",
+            activation.pk,
+            type(error).__name__,
+        )
+        activation.email_status = Activation.EmailStatus.FAILED
+        activation.save(update_fields=["email_status"])
+        audit.record(
+            Action.EMAIL_FAILED,
+            request=request,
+            actor=actor,
+            actor_label=actor_label,
+            activation=activation,
+            error=type(error).__name__,
+        )
+        return False
+    activation.email_status = Activation.EmailStatus.SENT
+    activation.email_sent_at = timezone.now()
+    activation.save(update_fields=["email_status", "email_sent_at"])
+    audit.record(
+        Action.EMAIL_SENT,
+        request=request,
+        actor=actor,
+        actor_label=actor_label,
+        activation=activation,
+        to=citizen.email,
+        language=citizen.language,
+    )
+    return True
+
+
+def resend_activation_email(
+    activation: Activation, *, by: User | None, request: HttpRequest | None = None
+) -> bool:
+    """Mail the link of an open activation again, to the address now on record.
+
+    The link token is never stored in clear, so the resent mail carries a new link; the old
+    link stops working and the paper code stays the same. Returns whether the mail went out.
+    """
+    if not activation.is_open:
+        raise ValueError("Only an open activation can be sent again.")
+    token = tokens.generate_link_token()
+    Activation.objects.filter(pk=activation.pk).update(
+        link_token_hash=tokens.hash_link_token(token)
+    )
+    activation.refresh_from_db()
+    link = activation_link(token, activation.citizen.language)
+    return send_activation_email(activation, link, request=request, actor=by)
+
+
+def revoke_activation(
+    activation: Activation, *, by: User | None, request: HttpRequest | None = None
+) -> bool:
+    """Cancel an open activation: its link and code stop working. Returns whether it changed."""
+    with transaction.atomic():
+        updated = Activation.objects.filter(
+            pk=activation.pk, state__in=Activation.OPEN_STATES
+        ).update(state=Activation.State.REVOKED, closed_at=timezone.now())
+        if updated:
+            activation.refresh_from_db()
+            audit.record(
+                Action.ACTIVATION_REVOKED, request=request, actor=by, activation=activation
+            )
+    return bool(updated)
+
+
+def current_activation(citizen: Citizen) -> Activation | None:
+    """The citizen's most recent activation, whatever its state."""
+    return citizen.activations.order_by("-created_at").first()

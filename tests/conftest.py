@@ -1,0 +1,54 @@
+import pytest
+from django.contrib.auth.models import Group
+
+from keys.models import Citizen, RegistrationOffice, User
+
+VALID_NATIONAL_NUMBER = "85073003328"  # 1985-07-30, serial 033
+
+
+@pytest.fixture
+def office(db) -> RegistrationOffice:
+    return RegistrationOffice.objects.create(code="leuven", name="Stad Leuven")
+
+
+@pytest.fixture
+def other_office(db) -> RegistrationOffice:
+    return RegistrationOffice.objects.create(code="gent", name="Stad Gent")
+
+
+def make_staff(username: str, group: str | None, office: RegistrationOffice | None) -> User:
+    user = User.objects.create_user(username, "Staff-password-1!", is_staff=True, office=office)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def clerk(office) -> User:
+    return make_staff("clerk.leuven", "Registration office", office)
+
+
+@pytest.fixture
+def other_clerk(other_office) -> User:
+    return make_staff("clerk.gent", "Registration office", other_office)
+
+
+@pytest.fixture
+def helpdesk(db) -> User:
+    return make_staff("helpdesk.agent", "Helpdesk", None)
+
+
+@pytest.fixture
+def citizen(office, clerk) -> Citizen:
+    return Citizen.objects.create(
+        first_name="Jan",
+        last_name="Peeters",
+        national_number=VALID_NATIONAL_NUMBER,
+        email="jan.peeters@example.be",
+        phone="+32470123456",
+        language="nl",
+        id_document_type="id_card",
+        id_document_number="592123456789",
+        office=office,
+        registered_by=clerk,
+    )
