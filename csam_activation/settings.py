@@ -44,6 +44,9 @@ if not SECRET_KEY:
 # activations already issued. Defaults to a key derived from SECRET_KEY.
 ACTIVATION_HASH_KEYS = env_list("ACTIVATION_HASH_KEYS")
 
+# Fernet keys for the TOTP seeds at rest, newest first (keys/crypto.py).
+FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEYS")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -183,6 +186,10 @@ else:
 # SMS (SPEC §6): console, locmem, filebased, http, or a dotted path.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")
 SMS_FILE_PATH = os.environ.get("SMS_FILE_PATH", str(VAR_DIR / "sms"))
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+SMS_GATEWAY_TIMEOUT = float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10"))
+SMS_SENDER = os.environ.get("SMS_SENDER", "CSAM")
 
 # Cache: Redis when REDIS_URL is set, process memory otherwise.
 if os.environ.get("REDIS_URL"):
@@ -195,9 +202,11 @@ if os.environ.get("REDIS_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Sessions and cookies.
-SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Sessions and cookies. The cookie lives until the browser closes; the idle timeouts of the
+# wizard (30 min) and of sign-in are enforced in the views (keys/conf.py), with a clear page.
+# The server-side session is a hard cap of 2 hours.
+SESSION_COOKIE_AGE = 2 * 60 * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

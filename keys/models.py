@@ -383,6 +383,31 @@ class DigitalKey(models.Model):
         return f"{self.get_kind_display()} ({self.get_state_display()})"
 
 
+class OneTimeCode(models.Model):
+    """A registration code sent by e-mail or SMS to prove a digital key (SPEC §3).
+
+    Only a keyed hash of the code is stored. A code is valid ``OTP_TTL``, allows
+    ``OTP_MAX_ATTEMPTS`` wrong tries, and is consumed by its first correct use; only the newest
+    code of a key counts.
+    """
+
+    key = models.ForeignKey(DigitalKey, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    delivered = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("registration code")
+        verbose_name_plural = _("registration codes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
 class AuditEvent(models.Model):
     """Something that happened: a state change or a refused attempt (SPEC §4).
 

@@ -1,8 +1,51 @@
-"""The citizen's pages. Views stay thin: the work is done in ``keys.services``."""
+"""The citizen's pages: the activation link, the wizard, the final page.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+Views stay thin: secrets are checked and states changed in ``keys.services.activation``. The
+wizard keeps no secret in the session: no code, no password. What the citizen has achieved (code
+accepted, account made, key active) lives in the database, so a reload, the Back button, a second
+tab or an expired session never loses it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from formtools.wizard.forms import ManagementForm
+from formtools.wizard.views import NamedUrlSessionWizardView
+
+from keys import audit
+from keys.conf import limits
+from keys.digital_keys import KINDS, Outcome, get_kind
+from keys.forms import (
+    AccountForm,
+    ActivatedForm,
+    ActivationCodeForm,
+    KeyChoiceForm,
+    VerifyForm,
+    phone_initial,
+)
+from keys.models import Activation, AuditEvent, DigitalKey
+from keys.services import activation as flow
+
+SESSION_KEY = "csam_wizard"
+DONE_SESSION_KEY = "csam_done"
+
+STAGES = [
+    ("code", gettext_lazy("Enter activation code")),
+    ("key", gettext_lazy("Choose your digital key")),
+    ("verify", gettext_lazy("Activate your digital key")),
+]
+STAGE_OF_STEP = {"code": 0, "key": 1, "account": 1, "verify": 2, "activated": 2}
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -10,7 +53,398 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/home.html")
 
 
+def terms(request: HttpRequest) -> HttpResponse:
+    """The terms of use, in the version the citizen accepts."""
+    return render(request, "keys/terms.html", {"version": limits.TERMS_VERSION})
+
+
+class WizardSession:
+    """The wizard's own session data: ids and choices, never a secret."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.data: dict[str, Any] | None = request.session.get(SESSION_KEY)
+
+    @classmethod
+    def bind(cls, request: HttpRequest, activation: Activation) -> None:
+        """Start a fresh session for this activation (a new session key against fixation)."""
+        request.session.flush()
+        request.session[SESSION_KEY] = {
+            "activation_id": activation.pk,
+            "code_verified": False,
+            "kind": "",
+            "phone": "",
+            "key_id": None,
+            "activated_kinds": [],
+            "last_seen": timezone.now().timestamp(),
+        }
+
+    def __getitem__(self, name: str) -> Any:
+        return self.data[name] if self.data else None
+
+    def update(self, **values: Any) -> None:
+        if self.data is None:
+            raise RuntimeError("The wizard session is not bound to an activation.")
+        self.data.update(values)
+        self.request.session[SESSION_KEY] = self.data
+
+    @property
+    def idle_too_long(self) -> bool:
+        idle = timezone.now().timestamp() - (self["last_seen"] or 0)
+        return idle > limits.WIZARD_IDLE_TIMEOUT.total_seconds()
+
+    def touch(self) -> None:
+        self.update(last_seen=timezone.now().timestamp())
+
+
+def _link_error(request: HttpRequest, status: str, activation: Activation | None) -> HttpResponse:
+    http_status = {"unknown": 404, "locked": 403}.get(status, 410)
+    return render(
+        request,
+        "keys/link_error.html",
+        {"status": status, "activation": activation},
+        status=http_status,
+    )
+
+
 @never_cache
 def activation_link(request: HttpRequest, token: str) -> HttpResponse:
-    """Placeholder replaced by the wizard's link handling."""
-    return render(request, "keys/home.html")
+    """Check the e-mailed link, bind its activation to a fresh session and start the wizard.
+
+    The token leaves the URL at once (a redirect), so it never reaches a Referer header or the
+    browser history of later pages.
+    """
+    activation = flow.find_by_token(token)
+    status = flow.link_status(activation, request)
+    if status != flow.LinkStatus.VALID:
+        if activation is not None:
+            audit.record(
+                AuditEvent.Action.LINK_REFUSED,
+                request=request,
+                activation=activation,
+                status=status,
+            )
+        return _link_error(request, status, activation)
+    WizardSession.bind(request, activation)
+    flow.open_link(activation, request)
+    return redirect("keys:wizard-step", step="code")
+
+
+def needs_account(wizard: ActivationWizard) -> bool:
+    return wizard.citizen.account_id is None
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(
+    sensitive_post_parameters("activation_code", "password", "password_confirm", "code"),
+    name="dispatch",
+)
+class ActivationWizard(NamedUrlSessionWizardView):
+    """The steps of SPEC §2, driven by django-formtools.
+
+    Unlike a stock wizard, every step commits its effect when it is posted (the code is redeemed,
+    the account created, the key confirmed), nothing secret is stored as step data, and the steps
+    the citizen may see are derived from what the database says was achieved: a forged
+    ``wizard_goto_step`` or ``current_step`` cannot skip a step.
+    """
+
+    form_list = [
+        ("code", ActivationCodeForm),
+        ("key", KeyChoiceForm),
+        ("account", AccountForm),
+        ("verify", VerifyForm),
+        ("activated", ActivatedForm),
+    ]
+    condition_dict = {"account": needs_account}
+    templates = {
+        "code": "keys/wizard/code.html",
+        "key": "keys/wizard/key.html",
+        "account": "keys/wizard/account.html",
+        "verify": "keys/wizard/verify.html",
+        "activated": "keys/wizard/activated.html",
+    }
+
+    # --- binding and guards ----------------------------------------------------------------
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.ws = WizardSession(request)
+        if self.ws.data is None:
+            return render(request, "keys/no_activation.html", status=403)
+        if self.ws.idle_too_long:
+            request.session.flush()
+            return render(request, "keys/session_expired.html", status=403)
+        activation = (
+            Activation.objects.select_related("citizen", "citizen__account", "office")
+            .filter(pk=self.ws["activation_id"])
+            .first()
+        )
+        status = flow.link_status(activation, request)
+        in_progress = activation is not None and activation.state == Activation.State.COMPLETED
+        if status != flow.LinkStatus.VALID and not in_progress:
+            request.session.flush()
+            return _link_error(request, status, activation)
+        self.activation = activation
+        self.citizen = activation.citizen
+        self.ws.touch()
+        return super().dispatch(request, *args, **kwargs)
+
+    def _key(self) -> DigitalKey | None:
+        key_id = self.ws["key_id"]
+        if not key_id or self.citizen.account_id is None:
+            return None
+        return (
+            DigitalKey.objects.select_related("user", "activation")
+            .filter(pk=key_id, user_id=self.citizen.account_id)
+            .first()
+        )
+
+    def reachable_steps(self) -> list[str]:
+        """The steps this session has earned, in order; the last is where it stands."""
+        steps = ["code"]
+        if not self.ws["code_verified"]:
+            return steps
+        steps.append("key")
+        if not self.ws["kind"]:
+            return steps
+        if self.citizen.account_id is None:
+            steps.append("account")
+            return steps
+        key = self._key()
+        if key is not None and key.state == DigitalKey.State.ACTIVE:
+            steps.append("activated")
+        else:
+            steps.append("verify")
+        return steps
+
+    def _go(self, step: str) -> HttpResponseRedirect:
+        self.storage.current_step = step
+        return redirect(self.get_step_url(step))
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        reachable = self.reachable_steps()
+        step = kwargs.get("step")
+        if step not in self.get_form_list() or step not in reachable:
+            return self._go(reachable[-1])
+        self.storage.current_step = step
+        if step == "verify":
+            self._ensure_key()
+        return self.render(self.get_form())
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        reachable = self.reachable_steps()
+        goto = request.POST.get("wizard_goto_step")
+        if goto:
+            return self._go(goto if goto in reachable else reachable[-1])
+        management = ManagementForm(request.POST, prefix=self.prefix)
+        step = kwargs.get("step")
+        if not management.is_valid() or management.cleaned_data["current_step"] != step:
+            return self._go(step if step in reachable else reachable[-1])
+        if step not in self.get_form_list() or step not in reachable:
+            return self._go(reachable[-1])
+        self.storage.current_step = step
+        if step == "verify" and "resend" in request.POST:
+            return self._resend()
+        form = self.get_form(data=request.POST)
+        if not form.is_valid():
+            return self.render(form)
+        return getattr(self, f"_after_{step}")(form)
+
+    # --- what each step does once posted -------------------------------------------------
+
+    def _after_code(self, form: ActivationCodeForm) -> HttpResponse:
+        self.ws.update(code_verified=True)
+        return self._go("key")
+
+    def _after_key(self, form: KeyChoiceForm) -> HttpResponse:
+        kind, phone = form.cleaned_data["kind"], form.cleaned_data["phone"]
+        changed = kind != self.ws["kind"] or phone != self.ws["phone"]
+        self.ws.update(kind=kind, phone=phone, key_id=None if changed else self.ws["key_id"])
+        flow.accept_terms(self.activation, self.request)
+        if self.citizen.account_id is None:
+            return self._go("account")
+        self._enter_verification()
+        return self._go("verify")
+
+    def _after_account(self, form: AccountForm) -> HttpResponse:
+        try:
+            flow.create_account(
+                self.activation,
+                form.cleaned_data["username"],
+                form.cleaned_data["password"],
+                self.request,
+            )
+        except flow.UsernameTaken:
+            form.add_error("username", _("This username is not available. Choose another one."))
+            return self.render(form)
+        self.citizen.refresh_from_db()
+        self._enter_verification()
+        return self._go("verify")
+
+    def _after_verify(self, form: VerifyForm) -> HttpResponse:
+        kinds = [k for k in self.ws["activated_kinds"] if k != self.ws["kind"]]
+        self.ws.update(activated_kinds=[*kinds, self.ws["kind"]])
+        return self._go("activated")
+
+    def _after_activated(self, form: ActivatedForm) -> HttpResponse:
+        if form.cleaned_data["next_action"] == "another" and self._remaining_kinds():
+            self.ws.update(kind="", phone="", key_id=None)
+            return self._go("key")
+        return self._finish()
+
+    # --- keys and challenges -----------------------------------------------------------------
+
+    def _ensure_key(self) -> DigitalKey:
+        key = self._key()
+        if key is None or key.kind != self.ws["kind"]:
+            key = flow.enrol_key(
+                self.citizen.account, self.ws["kind"], self.activation, phone=self.ws["phone"]
+            )
+            self.ws.update(key_id=key.pk)
+        return key
+
+    def _enter_verification(self) -> None:
+        """Enrol the chosen key and send its first code, unless a valid one is on its way."""
+        key = self._ensure_key()
+        kind = get_kind(key.kind)
+        if kind.delivers_codes and not kind.has_pending_challenge(key):
+            self._report_challenge(kind.send_challenge(key, request=self.request), first=True)
+
+    def _resend(self) -> HttpResponse:
+        key = self._ensure_key()
+        kind = get_kind(key.kind)
+        if kind.delivers_codes:
+            self._report_challenge(kind.send_challenge(key, request=self.request), first=False)
+        return self._go("verify")
+
+    def _report_challenge(self, result: Any, *, first: bool) -> None:
+        if result.outcome == Outcome.OK:
+            if not first:
+                messages.success(self.request, _("A new code is on its way."))
+        elif result.outcome == Outcome.TOO_SOON:
+            messages.warning(
+                self.request,
+                _("You can ask for a new code in %(seconds)d seconds.")
+                % {"seconds": result.retry_after_seconds},
+            )
+        elif result.outcome == Outcome.TOO_MANY:
+            messages.warning(
+                self.request,
+                _(
+                    "You asked for too many codes. You can ask again in %(minutes)d minutes, or "
+                    "choose another digital key."
+                )
+                % {"minutes": max(1, (result.retry_after_seconds + 59) // 60)},
+            )
+        else:
+            messages.warning(
+                self.request,
+                _(
+                    "We could not send the code right now. It may take a few minutes before it "
+                    "arrives; you can also ask for a new code or choose another digital key."
+                ),
+            )
+
+    def _remaining_kinds(self) -> list[str]:
+        active = self._active_kinds()
+        return [kind for kind in KINDS if kind not in active]
+
+    def _active_kinds(self) -> set[str]:
+        if self.citizen.account_id is None:
+            return set()
+        return set(
+            DigitalKey.objects.filter(
+                user_id=self.citizen.account_id, state=DigitalKey.State.ACTIVE
+            ).values_list("kind", flat=True)
+        )
+
+    def _finish(self) -> HttpResponse:
+        """End the session (automatic sign-out) and show the final page."""
+        kinds = list(self.ws["activated_kinds"] or [self.ws["kind"]])
+        self.storage.reset()
+        self.request.session.flush()
+        self.request.session[DONE_SESSION_KEY] = kinds
+        return redirect("keys:done")
+
+    # --- formtools hooks ---------------------------------------------------------------------
+
+    def get_template_names(self) -> list[str]:
+        return [self.templates[self.steps.current]]
+
+    def get_form_initial(self, step: str) -> dict:
+        if step == "key":
+            return {
+                "kind": self.ws["kind"] or None,
+                "phone": self.ws["phone"] or phone_initial(self.citizen),
+                "accept_terms": False,
+            }
+        return {}
+
+    def get_form_kwargs(self, step: str | None = None) -> dict:
+        if step == "code":
+            return {
+                "check": partial(
+                    flow.redeem_activation_code, self.activation.pk, request=self.request
+                ),
+                "verified": bool(self.ws["code_verified"]),
+            }
+        if step == "key":
+            return {"excluded_kinds": tuple(self._active_kinds())}
+        if step == "account":
+            return {"citizen": self.citizen}
+        if step == "verify":
+            key = self._key()
+            if key is None:
+                return {}
+            return {
+                "label": get_kind(key.kind).code_label,
+                "check": partial(flow.confirm_key, key, request=self.request),
+            }
+        return {}
+
+    def get_context_data(self, form: Any, **kwargs: Any) -> dict:
+        context = super().get_context_data(form=form, **kwargs)
+        step = self.steps.current
+        stage = STAGE_OF_STEP[step]
+        context.update(
+            {
+                "stages": [
+                    {
+                        "label": label,
+                        "state": "done" if i < stage else "current" if i == stage else "todo",
+                    }
+                    for i, (_name, label) in enumerate(STAGES)
+                ],
+                "stage_number": stage + 1,
+                "activation": self.activation,
+                "citizen": self.citizen,
+                "code_verified": bool(self.ws["code_verified"]),
+                "terms_version": limits.TERMS_VERSION,
+            }
+        )
+        key = self._key()
+        if key is not None:
+            kind = get_kind(key.kind)
+            context.update({"key": key, "kind": kind, "key_target": kind.describe(key)})
+            if step == "verify":
+                context.update(kind.setup_context(key))
+                last = key.codes.order_by("-created_at", "-id").first()
+                context["delivery_failed"] = last is not None and not last.delivered
+            if step == "activated":
+                context["can_add_another"] = bool(self._remaining_kinds())
+        return context
+
+    def render_done(self, form: Any, **kwargs: Any) -> HttpResponse:
+        return self._finish()
+
+
+@never_cache
+def done(request: HttpRequest) -> HttpResponse:
+    """SPEC §2 step 7: the key is activated and the citizen is signed out."""
+    kinds = [k for k in request.session.get(DONE_SESSION_KEY, []) if k in KINDS]
+    if not kinds:
+        return redirect("keys:home")
+    return render(
+        request,
+        "keys/done.html",
+        {"kind": get_kind(kinds[-1]), "kinds": [get_kind(k) for k in kinds]},
+    )

@@ -52,3 +52,12 @@ def citizen(office, clerk) -> Citizen:
         office=office,
         registered_by=clerk,
     )
+
+
+@pytest.fixture(autouse=True)
+def _empty_sms_outbox():
+    from keys import sms
+
+    sms.outbox.clear()
+    yield
+    sms.outbox.clear()

@@ -234,9 +234,7 @@ class TestHelpdesk:
         for term in ["Peeters", "85.07.30-033.28", "85073003328", "jan.peeters@example.be"]:
             page = helpdesk_client.get(CITIZENS_URL, {"q": term}).content.decode()
             assert "Peeters" in page, term
-            page = helpdesk_client.get(
-                ACTIVATIONS_URL, {"q": term}
-            ).content.decode()
+            page = helpdesk_client.get(ACTIVATIONS_URL, {"q": term}).content.decode()
             assert "Peeters" in page, term
 
     def test_search_by_username(self, helpdesk_client, citizen, clerk, django_user_model):

@@ -1,0 +1,208 @@
+"""The one small interface every kind of digital key implements.
+
+A kind says what it is called, how a key of its kind is set up (``enrol``), how a challenge is
+sent (``send_challenge``, for kinds whose code is delivered) and how a code is checked
+(``verify``). The wizard, and later sign-in, only talk to this interface; adding a kind (a
+passkey, say) means one new module registered in ``keys.digital_keys``.
+
+Verification always runs in ``transaction.atomic()`` with the key row locked
+(``select_for_update``), so two concurrent submissions of the same code cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.functional import Promise
+
+from keys import audit
+from keys.conf import limits
+from keys.models import AuditEvent, DigitalKey, OneTimeCode
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    EXHAUSTED = "exhausted"
+    NO_CODE = "no_code"
+    REPLAY = "replay"
+    TOO_SOON = "too_soon"
+    TOO_MANY = "too_many"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    outcome: Outcome
+    remaining_attempts: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+@dataclass(frozen=True)
+class ChallengeResult:
+    outcome: Outcome
+    retry_after_seconds: int = 0
+
+    @property
+    def sent(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+class KeyKind:
+    """What every kind of digital key provides."""
+
+    kind: str
+    label: Promise
+    code_label: Promise
+    activated_title: Promise
+    activated_text: Promise
+    delivers_codes: bool = False
+
+    def enrol(self, key: DigitalKey) -> None:
+        """Prepare a new, pending key (generate a secret, say). Must be idempotent."""
+
+    def send_challenge(
+        self, key: DigitalKey, *, request: HttpRequest | None = None
+    ) -> ChallengeResult:
+        raise NotImplementedError
+
+    def has_pending_challenge(self, key: DigitalKey) -> bool:
+        return False
+
+    def verify(
+        self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
+    ) -> VerifyResult:
+        raise NotImplementedError
+
+    def setup_context(self, key: DigitalKey) -> dict[str, Any]:
+        """What the verification page shows for this kind (a QR code, say)."""
+        return {}
+
+    def describe(self, key: DigitalKey) -> str:
+        """Where the key sends its codes, for display (a masked number or address)."""
+        return ""
+
+
+def _hash_code(key: DigitalKey, code: str) -> str:
+    return salted_hmac("keys.one-time-code", f"{key.pk}:{code}", algorithm="sha256").hexdigest()
+
+
+class DeliveredCodeKind(KeyKind):
+    """A kind whose code is generated here and delivered (e-mail, SMS): the shared logic of
+    expiry, single use, attempts, resend cooldown and hourly cap (SPEC §3)."""
+
+    delivers_codes = True
+
+    def deliver(self, key: DigitalKey, code: str) -> None:
+        """Hand the code to the delivery channel; raise on failure."""
+        raise NotImplementedError
+
+    def delivery_errors(self) -> tuple[type[BaseException], ...]:
+        return (OSError,)
+
+    def has_pending_challenge(self, key: DigitalKey) -> bool:
+        return key.codes.filter(consumed_at__isnull=True, expires_at__gt=timezone.now()).exists()
+
+    def send_challenge(
+        self, key: DigitalKey, *, request: HttpRequest | None = None
+    ) -> ChallengeResult:
+        now = timezone.now()
+        with transaction.atomic():
+            DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
+            recent = list(
+                key.codes.filter(created_at__gt=now - timedelta(hours=1)).values_list(
+                    "created_at", flat=True
+                )
+            )
+            latest = max(recent, default=None)
+            if latest is not None and now - latest < limits.OTP_RESEND_COOLDOWN:
+                wait = limits.OTP_RESEND_COOLDOWN - (now - latest)
+                result = ChallengeResult(Outcome.TOO_SOON, int(wait.total_seconds()) + 1)
+            elif len(recent) >= limits.OTP_MAX_PER_HOUR:
+                oldest = min(recent)
+                wait = timedelta(hours=1) - (now - oldest)
+                result = ChallengeResult(Outcome.TOO_MANY, int(wait.total_seconds()) + 1)
+            else:
+                result = None
+            if result is not None:
+                audit.record(
+                    AuditEvent.Action.CHALLENGE_REFUSED,
+                    request=request,
+                    citizen=getattr(key.user, "citizen", None),
+                    activation=key.activation,
+                    kind=key.kind,
+                    reason=str(result.outcome),
+                )
+                return result
+            code = f"{secrets.randbelow(10**limits.OTP_DIGITS):0{limits.OTP_DIGITS}d}"
+            challenge = OneTimeCode.objects.create(
+                key=key,
+                code_hash=_hash_code(key, code),
+                created_at=now,
+                expires_at=now + limits.OTP_TTL,
+            )
+        try:
+            self.deliver(key, code)
+        except self.delivery_errors() as error:
+            logger.warning("Delivery of a %s code failed: %s", key.kind, type(error).__name__)
+            audit.record(
+                AuditEvent.Action.CHALLENGE_FAILED,
+                request=request,
+                citizen=getattr(key.user, "citizen", None),
+                activation=key.activation,
+                kind=key.kind,
+                error=type(error).__name__,
+            )
+            return ChallengeResult(Outcome.DELIVERY_FAILED)
+        OneTimeCode.objects.filter(pk=challenge.pk).update(delivered=True)
+        audit.record(
+            AuditEvent.Action.CHALLENGE_SENT,
+            request=request,
+            citizen=getattr(key.user, "citizen", None),
+            activation=key.activation,
+            kind=key.kind,
+        )
+        return ChallengeResult(Outcome.OK)
+
+    def verify(
+        self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
+    ) -> VerifyResult:
+        now = timezone.now()
+        with transaction.atomic():
+            DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
+            challenge = (
+                OneTimeCode.objects.select_for_update()
+                .filter(key=key, consumed_at__isnull=True)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if challenge is None:
+                return VerifyResult(Outcome.NO_CODE)
+            if challenge.expires_at <= now:
+                return VerifyResult(Outcome.EXPIRED)
+            if challenge.failed_attempts >= limits.OTP_MAX_ATTEMPTS:
+                return VerifyResult(Outcome.EXHAUSTED, 0)
+            if hmac.compare_digest(_hash_code(key, code), challenge.code_hash):
+                challenge.consumed_at = now
+                challenge.save(update_fields=["consumed_at"])
+                return VerifyResult(Outcome.OK)
+            challenge.failed_attempts += 1
+            challenge.save(update_fields=["failed_attempts"])
+            remaining = limits.OTP_MAX_ATTEMPTS - challenge.failed_attempts
+            return VerifyResult(Outcome.EXHAUSTED if remaining <= 0 else Outcome.WRONG, remaining)

@@ -1,0 +1,45 @@
+"""Beveiligingscode via e-mail: a 6-digit code mailed from "CSAM My Digital Keys"."""
+
+import smtplib
+
+from django.utils.translation import gettext_lazy as _
+
+from keys.conf import limits
+from keys.digital_keys.base import DeliveredCodeKind
+from keys.mail import build_email
+from keys.models import DigitalKey
+
+
+def mask_email(address: str) -> str:
+    """``jan.peeters@example.be`` -> ``ja…@example.be``."""
+    local, _sep, domain = address.partition("@")
+    return f"{local[:2]}…@{domain}" if domain else address
+
+
+class EmailKind(DeliveredCodeKind):
+    kind = DigitalKey.Kind.EMAIL
+    label = _("Security code by e-mail")
+    code_label = _("Registration code")
+    activated_title = _("E-mail address activated!")
+    activated_text = _(
+        "Your e-mail address was activated successfully. From now on you can sign in to the "
+        "online government (*) with your username + password and the security code you "
+        "receive by e-mail."
+    )
+
+    def deliver(self, key: DigitalKey, code: str) -> None:
+        citizen = getattr(key.user, "citizen", None)
+        language = citizen.language if citizen else "nl"
+        message = build_email(
+            "registration_code",
+            {"code": code, "key": key, "minutes": int(limits.OTP_TTL.total_seconds() // 60)},
+            to=key.email,
+            language=language,
+        )
+        message.send()
+
+    def delivery_errors(self) -> tuple[type[BaseException], ...]:
+        return (smtplib.SMTPException, OSError)
+
+    def describe(self, key: DigitalKey) -> str:
+        return mask_email(key.email)

@@ -1,0 +1,91 @@
+"""Mobiele app: TOTP (RFC 6238) in an authenticator app.
+
+The secret is generated once per enrolment (``enrol`` is idempotent, so a reload or a second tab
+shows the same QR code), stored only encrypted (``keys.crypto``), and shown as a QR code, as
+grouped text and as an ``otpauth://`` link. A time step is accepted once: the last accepted step
+is remembered and a code of that step or an earlier one is refused (no replay).
+"""
+
+from typing import Any
+
+import pyotp
+import segno
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from keys import crypto
+from keys.conf import limits
+from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
+from keys.models import DigitalKey
+
+AUTHENTICATOR_APPS = [
+    "Google Authenticator",
+    "Microsoft Authenticator",
+    "FreeOTP",
+    "Aegis Authenticator (Android)",
+    "2FAS Auth",
+]
+
+
+def _totp(secret: str) -> pyotp.TOTP:
+    return pyotp.TOTP(secret, digits=limits.TOTP_DIGITS, interval=limits.TOTP_INTERVAL)
+
+
+def group_secret(secret: str) -> str:
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+class TotpKind(KeyKind):
+    kind = DigitalKey.Kind.TOTP
+    label = _("Mobile app")
+    code_label = _("Security code")
+    activated_title = _("Mobile app activated!")
+    activated_text = _(
+        "Your mobile app was activated successfully. From now on you can sign in to the online "
+        "government (*) with your username + password and the security code your app shows."
+    )
+
+    def enrol(self, key: DigitalKey) -> None:
+        if key.secret_encrypted:
+            return
+        key.secret_encrypted = crypto.encrypt(pyotp.random_base32(length=32))
+        key.save(update_fields=["secret_encrypted"])
+
+    def secret(self, key: DigitalKey) -> str:
+        return crypto.decrypt(key.secret_encrypted)
+
+    def provisioning_uri(self, key: DigitalKey) -> str:
+        return _totp(self.secret(key)).provisioning_uri(
+            name=key.user.get_username(), issuer_name=limits.TOTP_ISSUER
+        )
+
+    def setup_context(self, key: DigitalKey) -> dict[str, Any]:
+        uri = self.provisioning_uri(key)
+        qr = segno.make(uri, error="m")
+        return {
+            "otpauth_uri": uri,
+            "qr_svg": qr.svg_inline(scale=4, border=2, dark="#000", light="#fff"),
+            "secret_grouped": group_secret(self.secret(key)),
+            "authenticator_apps": AUTHENTICATOR_APPS,
+        }
+
+    def verify(
+        self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
+    ) -> VerifyResult:
+        with transaction.atomic():
+            locked = DigitalKey.objects.select_for_update().get(pk=key.pk)
+            totp = _totp(self.secret(locked))
+            current_step = totp.timecode(timezone.now())
+            window = limits.TOTP_VALID_WINDOW
+            for offset in range(-window, window + 1):
+                step = current_step + offset
+                if pyotp.utils.strings_equal(code, totp.generate_otp(step)):
+                    if locked.last_totp_step is not None and step <= locked.last_totp_step:
+                        return VerifyResult(Outcome.REPLAY)
+                    locked.last_totp_step = step
+                    locked.save(update_fields=["last_totp_step"])
+                    key.last_totp_step = step
+                    return VerifyResult(Outcome.OK)
+            return VerifyResult(Outcome.WRONG)

@@ -1,0 +1,260 @@
+"""The citizen's forms. Labels follow the seed's Dutch wording through the catalogs.
+
+Forms that check a secret do not do it themselves: the view hands them a ``check`` callable from
+``keys.services.activation``, so the check (and its counting of wrong tries) runs exactly once, on
+the POST of that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from keys import tokens
+from keys.conf import limits
+from keys.digital_keys import KINDS, Outcome, VerifyResult
+from keys.models import Citizen, User
+from keys.phones import format_mobile_number, normalize_mobile_number
+from keys.services.activation import CodeOutcome, CodeResult
+from keys.validators import UsernameValidator, canonical_username
+
+CODE_INPUT_ATTRS = {
+    "autocomplete": "off",
+    "autocapitalize": "characters",
+    "spellcheck": "false",
+    "class": "code-input",
+}
+
+
+class ActivationCodeForm(forms.Form):
+    activation_code = forms.CharField(
+        label=gettext_lazy("Activation code"),
+        max_length=30,
+        help_text=gettext_lazy("10 characters, as printed on your paper: for example ABCDE-12345."),
+        widget=forms.TextInput(attrs=CODE_INPUT_ATTRS),
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        check: Callable[[str], CodeResult] | None = None,
+        verified: bool = False,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.check = check
+        self.verified = verified
+        if verified:
+            self.fields["activation_code"].required = False
+
+    def clean_activation_code(self) -> str:
+        if self.verified:
+            return ""
+        code = tokens.normalize_activation_code(self.cleaned_data["activation_code"])
+        if not tokens.is_well_formed_activation_code(code):
+            raise ValidationError(
+                _(
+                    "An activation code has 10 characters, digits and capital letters, for "
+                    "example ABCDE-12345. Check what you typed."
+                ),
+                code="format",
+            )
+        result = self.check(code) if self.check else CodeResult(CodeOutcome.CLOSED)
+        if result.outcome == CodeOutcome.WRONG:
+            raise ValidationError(
+                ngettext(
+                    "This activation code is not correct. You have %(count)d more attempt.",
+                    "This activation code is not correct. You have %(count)d more attempts.",
+                    result.remaining_attempts,
+                )
+                % {"count": result.remaining_attempts},
+                code="wrong",
+            )
+        if result.outcome == CodeOutcome.LOCKED:
+            raise ValidationError(
+                _(
+                    "Too many wrong activation codes: this activation is now locked. Go back to "
+                    "your registration office for a new activation code."
+                ),
+                code="locked",
+            )
+        if result.outcome == CodeOutcome.CLOSED:
+            raise ValidationError(
+                _("This activation can no longer be used. Go back to your registration office."),
+                code="closed",
+            )
+        return ""
+
+
+class KeyChoiceForm(forms.Form):
+    kind = forms.ChoiceField(
+        label=gettext_lazy("Choose your digital key"),
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a digital key.")},
+    )
+    phone = forms.CharField(
+        label=gettext_lazy("Mobile number"),
+        required=False,
+        max_length=30,
+        help_text=gettext_lazy(
+            "Only for SMS: the number that will receive the codes, for example 0470 12 34 56."
+        ),
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
+    )
+    accept_terms = forms.BooleanField(
+        label=gettext_lazy("I accept the terms of use"),
+        error_messages={
+            "required": gettext_lazy("You can only continue if you accept the terms of use.")
+        },
+    )
+
+    def __init__(
+        self, *args: object, excluded_kinds: tuple[str, ...] = (), **kwargs: object
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (kind.kind, kind.label) for kind in KINDS.values() if kind.kind not in excluded_kinds
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("kind") == "sms":
+            phone = (data.get("phone") or "").strip()
+            if not phone:
+                self.add_error("phone", _("Enter the mobile number that should receive the SMS."))
+            else:
+                try:
+                    data["phone"] = normalize_mobile_number(phone)
+                except ValidationError as error:
+                    self.add_error("phone", error)
+        else:
+            data["phone"] = ""
+        return data
+
+
+class AccountForm(forms.Form):
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=200,
+        help_text=gettext_lazy("6 to 64 characters: letters, digits and . _ - @"),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("Password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_confirm = forms.CharField(
+        label=gettext_lazy("Confirm password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: object, citizen: Citizen | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.citizen = citizen
+        self.fields["password"].help_text = password_validation.password_validators_help_text_html()
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"].strip()
+        UsernameValidator()(username)
+        if User.objects.filter(username_canonical=canonical_username(username)).exists():
+            raise ValidationError(
+                _("This username is not available. Choose another one."), code="taken"
+            )
+        return username
+
+    def clean(self) -> dict:
+        data = super().clean()
+        password, confirm = data.get("password"), data.get("password_confirm")
+        if password and confirm and password != confirm:
+            self.add_error("password_confirm", _("The two passwords are not the same."))
+        elif password:
+            probe = User(username=data.get("username", ""))
+            if self.citizen is not None:
+                probe.first_name = self.citizen.first_name
+                probe.last_name = self.citizen.last_name
+                probe.email = self.citizen.email
+            try:
+                password_validation.validate_password(password, probe)
+            except ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+class VerifyForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Registration code"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "pattern": "[0-9 ]*",
+                "class": "code-input",
+            }
+        ),
+    )
+
+    def __init__(
+        self,
+        *args: object,
+        label: str | None = None,
+        check: Callable[[str], VerifyResult] | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if label:
+            self.fields["code"].label = label
+        self.check = check
+
+    def clean_code(self) -> str:
+        code = "".join(self.cleaned_data["code"].split())
+        digits = limits.OTP_DIGITS
+        if not (code.isascii() and code.isdigit() and len(code) == digits):
+            raise ValidationError(
+                _("Enter the %(digits)d digits of the code.") % {"digits": digits}, code="format"
+            )
+        if self.check is None:
+            raise ValidationError(_("This code cannot be checked now."), code="no_check")
+        result = self.check(code)
+        if result.ok:
+            return ""
+        messages = {
+            Outcome.WRONG: ngettext(
+                "This code is not correct. You have %(count)d more attempt.",
+                "This code is not correct. You have %(count)d more attempts.",
+                result.remaining_attempts or 0,
+            )
+            % {"count": result.remaining_attempts or 0},
+            Outcome.EXHAUSTED: _("Too many wrong tries for this code. Ask for a new code."),
+            Outcome.EXPIRED: _("This code has expired. Ask for a new code."),
+            Outcome.NO_CODE: _("There is no valid code for this key. Ask for a new code."),
+            Outcome.REPLAY: _(
+                "This code was already used. Wait until your app shows a new code and type "
+                "that one."
+            ),
+        }
+        raise ValidationError(
+            messages.get(result.outcome, _("This code is not correct.")), code=str(result.outcome)
+        )
+
+
+class ActivatedForm(forms.Form):
+    next_action = forms.ChoiceField(
+        choices=[("another", "another"), ("done", "done")], widget=forms.HiddenInput
+    )
+
+
+def phone_initial(citizen: Citizen) -> str:
+    """The clerk's recorded number, in the form people read, to pre-fill the SMS choice."""
+    return format_mobile_number(citizen.phone) if citizen.phone else ""

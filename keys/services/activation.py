@@ -1,0 +1,280 @@
+"""The citizen's side of an activation: open the link, redeem the paper code, create the account,
+enrol and confirm a digital key.
+
+Every check of a secret and every state change happens here, inside a transaction with the rows
+it depends on locked, so double submits, second tabs and concurrent requests cannot create two
+accounts, two keys, or more wrong guesses than the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from keys import audit, tokens
+from keys.conf import limits
+from keys.digital_keys import Outcome, VerifyResult, get_kind
+from keys.mail import build_email
+from keys.models import Activation, AuditEvent, Citizen, DigitalKey, User
+
+logger = logging.getLogger(__name__)
+Action = AuditEvent.Action
+State = Activation.State
+
+
+class LinkStatus(StrEnum):
+    VALID = "valid"
+    UNKNOWN = "unknown"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    COMPLETED = "completed"
+
+
+def find_by_token(token: str) -> Activation | None:
+    """The activation a link token belongs to, if any."""
+    if not token or len(token) > 200:
+        return None
+    return (
+        Activation.objects.select_related("citizen", "office")
+        .filter(link_token_hash__in=tokens.link_token_candidates(token))
+        .first()
+    )
+
+
+def _expire_if_due(activation: Activation, request: HttpRequest | None) -> bool:
+    """Move an open activation past its expiry to ``expired``; True when it is expired."""
+    if activation.state == State.EXPIRED:
+        return True
+    if activation.state in Activation.OPEN_STATES and activation.is_expired:
+        updated = Activation.objects.filter(
+            pk=activation.pk, state__in=Activation.OPEN_STATES
+        ).update(state=State.EXPIRED, closed_at=timezone.now())
+        if updated:
+            activation.state = State.EXPIRED
+            audit.record(Action.ACTIVATION_EXPIRED, request=request, activation=activation)
+        return True
+    return False
+
+
+def link_status(activation: Activation | None, request: HttpRequest | None = None) -> LinkStatus:
+    """Whether a link may start the wizard, and if not, why."""
+    if activation is None:
+        return LinkStatus.UNKNOWN
+    if _expire_if_due(activation, request):
+        return LinkStatus.EXPIRED
+    if activation.state in Activation.OPEN_STATES:
+        return LinkStatus.VALID
+    return LinkStatus(activation.state)
+
+
+def open_link(activation: Activation, request: HttpRequest) -> None:
+    """Record that the link was used (``issued`` -> ``opened``)."""
+    updated = Activation.objects.filter(pk=activation.pk, state=State.ISSUED).update(
+        state=State.OPENED, opened_at=timezone.now()
+    )
+    if updated:
+        activation.refresh_from_db()
+    audit.record(Action.LINK_OPENED, request=request, activation=activation)
+
+
+class CodeOutcome(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    outcome: CodeOutcome
+    remaining_attempts: int = 0
+
+
+def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest) -> CodeResult:
+    """Check the paper code; count a wrong one and lock the activation at the limit.
+
+    The row is locked for the whole check, so concurrent wrong guesses cannot pass the limit.
+    """
+    with transaction.atomic():
+        activation = (
+            Activation.objects.select_for_update().select_related("citizen").get(pk=activation_id)
+        )
+        if activation.state == State.LOCKED:
+            return CodeResult(CodeOutcome.LOCKED)
+        usable = activation.state in (*Activation.OPEN_STATES, State.COMPLETED)
+        if not usable or (activation.state != State.COMPLETED and activation.is_expired):
+            return CodeResult(CodeOutcome.CLOSED)
+        if tokens.check_activation_code(typed, activation.code_hash):
+            if activation.state in (State.ISSUED, State.OPENED):
+                activation.state = State.CODE_VERIFIED
+                activation.code_verified_at = timezone.now()
+                activation.save(update_fields=["state", "code_verified_at"])
+            audit.record(Action.CODE_ACCEPTED, request=request, activation=activation)
+            return CodeResult(CodeOutcome.OK)
+        activation.failed_code_attempts += 1
+        fields = ["failed_code_attempts"]
+        remaining = limits.ACTIVATION_CODE_MAX_ATTEMPTS - activation.failed_code_attempts
+        audit.record(
+            Action.CODE_REJECTED,
+            request=request,
+            activation=activation,
+            attempt=activation.failed_code_attempts,
+        )
+        if remaining <= 0:
+            activation.state = State.LOCKED
+            activation.closed_at = timezone.now()
+            fields += ["state", "closed_at"]
+            audit.record(Action.ACTIVATION_LOCKED, request=request, activation=activation)
+        activation.save(update_fields=fields)
+        if remaining <= 0:
+            return CodeResult(CodeOutcome.LOCKED)
+        return CodeResult(CodeOutcome.WRONG, remaining)
+
+
+def accept_terms(activation: Activation, request: HttpRequest) -> None:
+    """Record the accepted version of the terms of use and when."""
+    Activation.objects.filter(pk=activation.pk).update(
+        terms_version=limits.TERMS_VERSION, terms_accepted_at=timezone.now()
+    )
+    audit.record(
+        Action.TERMS_ACCEPTED, request=request, activation=activation, version=limits.TERMS_VERSION
+    )
+
+
+class UsernameTaken(Exception):
+    """Somebody else registered this username first."""
+
+
+def create_account(
+    activation: Activation, username: str, password: str, request: HttpRequest
+) -> User:
+    """Create the citizen's account, once: a second call (double submit, second tab) returns the
+    account the first one made. The password is hashed with argon2id and never kept."""
+    with transaction.atomic():
+        citizen = Citizen.objects.select_for_update().get(pk=activation.citizen_id)
+        if citizen.account_id is not None:
+            return citizen.account
+        user = User(username=username, email=citizen.email)
+        user.set_password(password)
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError as error:
+            raise UsernameTaken(username) from error
+        citizen.account = user
+        citizen.save(update_fields=["account", "updated_at"])
+        audit.record(
+            Action.ACCOUNT_CREATED,
+            request=request,
+            actor=user,
+            activation=activation,
+            citizen=citizen,
+            username=user.username,
+        )
+    return user
+
+
+def enrol_key(user: User, kind: str, activation: Activation | None, phone: str = "") -> DigitalKey:
+    """The pending key of this kind for the account, made once and reused on every reload.
+
+    A changed phone number for a pending SMS key replaces the number and voids the codes already
+    sent to the old one.
+    """
+    implementation = get_kind(kind)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        key = (
+            DigitalKey.objects.filter(user=user, kind=kind, state=DigitalKey.State.PENDING)
+            .order_by("-created_at")
+            .first()
+        )
+        if key is None:
+            key = DigitalKey.objects.create(
+                user=user,
+                kind=kind,
+                activation=activation,
+                phone=phone if kind == DigitalKey.Kind.SMS else "",
+                email=user.citizen.email if kind == DigitalKey.Kind.EMAIL else "",
+            )
+        elif kind == DigitalKey.Kind.SMS and phone and key.phone != phone:
+            key.phone = phone
+            key.save(update_fields=["phone"])
+            key.codes.filter(consumed_at__isnull=True).update(consumed_at=timezone.now())
+        implementation.enrol(key)
+    return key
+
+
+def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResult:
+    """Check the code the key delivered and, when right, activate the key.
+
+    An already active key answers OK (a double submit of a right code must not fail).
+    Activating the first key completes the activation (SPEC §4).
+    """
+    key.refresh_from_db()
+    if key.state == DigitalKey.State.ACTIVE:
+        return VerifyResult(Outcome.OK)
+    result = get_kind(key.kind).verify(key, code, request=request)
+    activation = key.activation
+    if not result.ok:
+        audit.record(
+            Action.KEY_CODE_REJECTED,
+            request=request,
+            actor=key.user,
+            activation=activation,
+            citizen=getattr(key.user, "citizen", None),
+            kind=key.kind,
+            reason=str(result.outcome),
+        )
+        return result
+    now = timezone.now()
+    with transaction.atomic():
+        updated = DigitalKey.objects.filter(pk=key.pk, state=DigitalKey.State.PENDING).update(
+            state=DigitalKey.State.ACTIVE, activated_at=now
+        )
+        if not updated:
+            return VerifyResult(Outcome.OK)
+        key.refresh_from_db()
+        audit.record(
+            Action.KEY_ACTIVATED,
+            request=request,
+            actor=key.user,
+            activation=activation,
+            citizen=getattr(key.user, "citizen", None),
+            kind=key.kind,
+        )
+        if activation is not None:
+            completed = Activation.objects.filter(
+                pk=activation.pk, state=State.CODE_VERIFIED
+            ).update(state=State.COMPLETED, completed_at=now)
+            if completed:
+                activation.refresh_from_db()
+                audit.record(Action.ACTIVATION_COMPLETED, request=request, activation=activation)
+    send_key_activated_email(key)
+    return VerifyResult(Outcome.OK)
+
+
+def send_key_activated_email(key: DigitalKey) -> bool:
+    """Tell the citizen a key was activated (SPEC §1: a confirmation e-mail follows)."""
+    citizen = getattr(key.user, "citizen", None)
+    if citizen is None:
+        return False
+    message = build_email(
+        "key_activated",
+        {"key": key, "kind": get_kind(key.kind), "citizen": citizen},
+        to=citizen.email,
+        language=citizen.language,
+    )
+    try:
+        message.send()
+    except (smtplib.SMTPException, OSError) as error:
+        logger.warning("Key activation notice not sent: %s", type(error).__name__)
+        return False
+    return True
