@@ -9,8 +9,8 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-01234567
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
-from csam_activation.settings import *  # noqa: E402, F403
-from csam_activation.settings import BASE_DIR  # noqa: E402
+from csam_activation.settings import *  # noqa: F403
+from csam_activation.settings import BASE_DIR
 
 SMS_BACKEND = "locmem"
 SMS_FILE_PATH = str(BASE_DIR / "var" / "test-sms")

@@ -1,11 +1,11 @@
 import re
 import smtplib
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
-from datetime import timedelta
 
 from keys import tokens
 from keys.models import Activation, AuditEvent
