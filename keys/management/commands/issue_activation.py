@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils import timezone
 
 from keys import audit
 from keys.admin_forms import CitizenForm
@@ -106,7 +107,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Activation {issued.activation.pk} for {citizen.full_name}")
         self.stdout.write(f"  activation code (paper): {issued.formatted_code}")
         self.stdout.write(f"  activation link (e-mail): {issued.activation_link}")
-        self.stdout.write(f"  valid until: {issued.activation.expires_at:%Y-%m-%d %H:%M %Z}")
+        valid_until = timezone.localtime(issued.activation.expires_at)
+        self.stdout.write(f"  valid until: {valid_until:%Y-%m-%d %H:%M %Z}")
         if not issued.email_sent:
             self.stderr.write(
                 "  WARNING: the activation e-mail could not be sent; give the link by other "

@@ -1,0 +1,130 @@
+"""Browser tests: Playwright drives Chromium against pytest-django's live server.
+
+E-mail goes over real SMTP to an aiosmtpd sink; SMS go to the filebased backend.
+"""
+
+import email
+import email.policy
+import json
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+DEBIAN_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/browser/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = {**browser_type_launch_args, "args": CHROMIUM_ARGS}
+    if os.path.exists(DEBIAN_CHROMIUM):
+        args["executable_path"] = DEBIAN_CHROMIUM
+    return args
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "locale": "nl-BE", "viewport": {"width": 1024, "height": 900}}
+
+
+class Sink:
+    """Collects the messages an aiosmtpd server receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> email.message.EmailMessage:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                for message in reversed(self.messages):
+                    if predicate(message):
+                        return message
+            time.sleep(0.05)
+        raise AssertionError("no matching e-mail arrived over SMTP")
+
+
+def text_of(message: email.message.EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 5},
+        }
+    }
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def sms_dir(settings, tmp_path):
+    directory = tmp_path / "sms"
+    settings.SMS_BACKEND = "filebased"
+    settings.SMS_FILE_PATH = str(directory)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def latest_sms(directory: Path, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = sorted(directory.glob("*.json")) if directory.exists() else []
+        if files:
+            return json.loads(files[-1].read_text())
+        time.sleep(0.05)
+    raise AssertionError("no SMS file was written")
+
+
+def six_digits(text: str) -> str:
+    return re.search(r"\b(\d{6})\b", text).group(1)
+
+
+@pytest.fixture
+def site(live_server, settings):
+    settings.SITE_URL = live_server.url
+    return live_server

@@ -1,0 +1,60 @@
+"""The configuration contract: safe defaults and a clean ``check --deploy``."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+PRODUCTION = {
+    "SECRET_KEY": "x" * 20 + "Production-Secret-Key-0123456789-abcdefghijklmnop",
+    "ALLOWED_HOSTS": "sleutels.example.be",
+    "DATABASE_URL": "sqlite:////tmp/csam-check.sqlite3",
+    "SITE_URL": "https://sleutels.example.be",
+}
+
+
+def test_check_deploy_reports_nothing_with_production_variables():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_debug_is_off_and_a_secret_key_is_required_by_default():
+    result = run_manage("check", DATABASE_URL="sqlite:////tmp/csam-check.sqlite3")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_only_when_asked():
+    code = "from django.conf import settings; print(settings.DEBUG, settings.SESSION_COOKIE_SECURE)"
+    result = run_manage("shell", "--no-imports", "-c", code, **PRODUCTION)
+    assert result.stdout.strip() == "False True"
+    result = run_manage(
+        "shell", "--no-imports", "-c", code, DEBUG="true", DATABASE_URL=PRODUCTION["DATABASE_URL"]
+    )
+    assert result.stdout.strip() == "True False"
+
+
+def test_email_host_switches_to_smtp():
+    code = "from django.conf import settings; print(settings.MAILERS['default']['BACKEND'])"
+    result = run_manage(
+        "shell", "--no-imports", "-c", code, **PRODUCTION, EMAIL_HOST="smtp.example.be"
+    )
+    assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
+    result = run_manage("shell", "--no-imports", "-c", code, **PRODUCTION)
+    assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend"
