@@ -1,5 +1,7 @@
+from importlib import import_module
+
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from keys.models import Citizen, RegistrationOffice, User
 
@@ -16,7 +18,19 @@ def other_office(db) -> RegistrationOffice:
     return RegistrationOffice.objects.create(code="gent", name="Stad Gent")
 
 
+def ensure_roles() -> None:
+    """The groups of the data migration; transactional tests flush them with every table."""
+    roles = import_module("keys.migrations.0002_staff_groups").ROLES
+    for name, codenames in roles.items():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            group.permissions.set(
+                Permission.objects.filter(content_type__app_label="keys", codename__in=codenames)
+            )
+
+
 def make_staff(username: str, group: str | None, office: RegistrationOffice | None) -> User:
+    ensure_roles()
     user = User.objects.create_user(username, "Staff-password-1!", is_staff=True, office=office)
     if group:
         user.groups.add(Group.objects.get(name=group))

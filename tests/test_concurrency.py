@@ -1,0 +1,154 @@
+"""Real concurrency on PostgreSQL: threads with their own connections race for one secret.
+
+SQLite serialises writers and ignores SELECT ... FOR UPDATE, so these run on PostgreSQL only
+(CI runs the suite there with DATABASE_URL).
+"""
+
+import threading
+from collections import Counter
+
+import pytest
+from django.core import mail
+from django.db import connection, connections
+from django.test import RequestFactory
+
+from keys.digital_keys import Outcome, get_kind
+from keys.models import Activation, Citizen, User
+from keys.services import activation as flow
+from keys.services import issuance
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="needs PostgreSQL's row locks (DATABASE_URL)"
+    ),
+]
+
+THREADS = 8
+
+
+def race(target, count: int = THREADS) -> list:
+    """Run ``target(i)`` in ``count`` threads released at the same instant."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+    errors: list = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = target(index)
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    return results
+
+
+def request():
+    return RequestFactory().post("/", REMOTE_ADDR="192.0.2.10")
+
+
+@pytest.fixture
+def issued(citizen, clerk):
+    return issuance.issue_activation(citizen, issued_by=clerk)
+
+
+def test_concurrent_wrong_codes_cannot_pass_the_limit(issued):
+    results = race(
+        lambda i: flow.redeem_activation_code(issued.activation.pk, "ZZZZZZZZZY", request()), 10
+    )
+    outcomes = Counter(result.outcome for result in results)
+    activation = Activation.objects.get(pk=issued.activation.pk)
+    assert activation.failed_code_attempts == 5
+    assert activation.state == Activation.State.LOCKED
+    assert outcomes == {flow.CodeOutcome.WRONG: 4, flow.CodeOutcome.LOCKED: 6}
+
+
+def test_two_browsers_on_one_link_create_one_account(issued):
+    activation = issued.activation
+    users = race(
+        lambda i: flow.create_account(activation, f"jan.peeters{i}", "Correct-Horse-9x", request())
+    )
+    assert len({user.pk for user in users}) == 1
+    assert User.objects.filter(username__startswith="jan.peeters").count() == 1
+    assert Citizen.objects.get().account_id == users[0].pk
+
+
+def test_same_username_raced_by_two_citizens(issued, office, clerk):
+    other = Citizen.objects.create(
+        first_name="Marie",
+        last_name="Dubois",
+        national_number="90010112395",
+        email="marie@example.be",
+        language="fr",
+        id_document_type="passport",
+        id_document_number="EM1",
+        office=office,
+    )
+    second = issuance.issue_activation(other, issued_by=clerk)
+    activations = [issued.activation, second.activation]
+
+    def attempt(i):
+        try:
+            return flow.create_account(
+                activations[i % 2], "Same.Name", "Correct-Horse-9x", request()
+            )
+        except flow.UsernameTaken:
+            return "taken"
+
+    results = race(attempt, 2)
+    assert sorted(str(r) for r in results).count("taken") == 1
+    assert User.objects.filter(username_canonical="same.name").count() == 1
+
+
+@pytest.mark.parametrize("kind", ["email", "sms"])
+def test_one_valid_code_submitted_many_times_succeeds_once(issued, kind):
+    from keys import sms
+
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    key = flow.enrol_key(user, kind, issued.activation, phone="+32470123456")
+    implementation = get_kind(kind)
+    assert implementation.send_challenge(key).sent
+    body = sms.outbox[-1].body if kind == "sms" else mail.outbox[-1].body
+    code = next(
+        word.strip(".:")
+        for word in body.split()
+        if word.strip(".:").isdigit() and len(word.strip(".:")) == 6
+    )
+    outcomes = Counter(
+        result.outcome for result in race(lambda i: implementation.verify(key, code))
+    )
+    assert outcomes[Outcome.OK] == 1
+    assert outcomes[Outcome.NO_CODE] == THREADS - 1
+
+
+def test_one_totp_code_submitted_many_times_succeeds_once(issued):
+    import pyotp
+
+    from keys import crypto
+
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    key = flow.enrol_key(user, "totp", issued.activation)
+    code = pyotp.TOTP(crypto.decrypt(key.secret_encrypted)).now()
+    outcomes = Counter(r.outcome for r in race(lambda i: get_kind("totp").verify(key, code)))
+    assert outcomes[Outcome.OK] == 1
+    assert outcomes[Outcome.REPLAY] == THREADS - 1
+
+
+def test_concurrent_wrong_key_codes_cannot_pass_the_limit(issued):
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    key = flow.enrol_key(user, "email", issued.activation)
+    implementation = get_kind("email")
+    implementation.send_challenge(key)
+    right = next(w for w in mail.outbox[-1].body.split() if w.isdigit() and len(w) == 6)
+    wrong = f"{(int(right) + 1) % 1_000_000:06d}"
+    race(lambda i: implementation.verify(key, wrong), 10)
+    assert key.codes.get().failed_attempts == 5
+    assert implementation.verify(key, right).outcome == Outcome.EXHAUSTED
