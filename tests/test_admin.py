@@ -35,6 +35,13 @@ def registration(**overrides):
 
 
 @pytest.fixture
+def client(client):
+    """Staff read the admin in English in these tests (it follows the browser's language)."""
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
 def clerk_client(client, clerk):
     client.force_login(clerk)
     return client

@@ -125,6 +125,12 @@ def six_digits(text: str) -> str:
 
 
 @pytest.fixture
+def page(page):
+    page.set_default_timeout(10_000)
+    return page
+
+
+@pytest.fixture
 def site(live_server, settings):
     settings.SITE_URL = live_server.url
     return live_server

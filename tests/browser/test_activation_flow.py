@@ -45,7 +45,7 @@ def create_account(page: Page) -> None:
         page.get_by_role("heading", name="Aanmaken van uw gebruikersnaam en wachtwoord")
     ).to_be_visible()
     page.get_by_label("Gebruikersnaam").fill("jan.peeters")
-    page.get_by_label("Wachtwoord", exact=True).fill(PASSWORD)
+    page.get_by_label(re.compile(r"^Wachtwoord")).fill(PASSWORD)
     page.get_by_label("Bevestig wachtwoord").fill(PASSWORD)
     page.get_by_role("button", name="Volgende").click()
 
