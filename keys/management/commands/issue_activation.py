@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from keys import audit
 from keys.admin_forms import CitizenForm
@@ -73,7 +73,9 @@ class Command(BaseCommand):
                 )
             # A known person: update their record and issue a fresh activation (a reissue).
             form = CitizenForm(data=data, instance=existing)
-        if not form.is_valid():
+        with translation.override("en"):
+            valid = form.is_valid()
+        if not valid:
             problems = "; ".join(
                 f"{field}: {' '.join(str(m) for m in messages)}"
                 for field, messages in form.errors.items()
