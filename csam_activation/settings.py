@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "formtools",
+    "django_tasks_db",
     "keys",
 ]
 
@@ -182,6 +183,13 @@ if os.environ.get("EMAIL_HOST"):
     }
 else:
     MAILERS = {"default": {"BACKEND": "keys.mail_backends.ReadableConsoleBackend"}}
+
+# Deliveries run as tasks (keys/delivery.py): at once in development, through the database and
+# `manage.py db_worker` in production (TASKS_BACKEND=database), with retries and backoff.
+if os.environ.get("TASKS_BACKEND", "immediate") == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+else:
+    TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
 
 # SMS (SPEC §6): console, locmem, filebased, http, or a dotted path.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "console")

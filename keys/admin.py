@@ -28,6 +28,7 @@ from keys.models import (
     AuditEvent,
     Citizen,
     DigitalKey,
+    OutboundMessage,
     RegistrationOffice,
     User,
 )
@@ -123,15 +124,30 @@ def render_letters(
 
 
 def report_email_outcome(request: HttpRequest, issued: list[issuance.IssuedActivation]) -> None:
-    failed = [item for item in issued if not item.email_sent]
+    failed = [
+        item for item in issued if item.activation.email_status == Activation.EmailStatus.FAILED
+    ]
+    queued = [
+        item for item in issued if item.activation.email_status == Activation.EmailStatus.PENDING
+    ]
+    if queued:
+        messages.info(
+            request,
+            _(
+                "The activation e-mail is queued and will be sent in a moment; its status shows on "
+                "the record."
+            ),
+        )
     if failed:
         messages.error(
             request,
             ngettext(
-                "The activation e-mail to %(emails)s could NOT be sent. The activation is saved; "
-                "use “Send the activation e-mail again” on the record once mail works again.",
-                "The activation e-mails to %(emails)s could NOT be sent. The activations are "
-                "saved; use “Send the activation e-mail again” once mail works again.",
+                "The activation e-mail to %(emails)s could NOT be sent yet. The activation is "
+                "saved and the e-mail is retried automatically; you can also use “Send the "
+                "activation e-mail again” on the record.",
+                "The activation e-mails to %(emails)s could NOT be sent yet. The activations are "
+                "saved and the e-mails are retried automatically; you can also use “Send the "
+                "activation e-mail again” on the records.",
                 len(failed),
             )
             % {"emails": ", ".join(item.activation.citizen.email for item in failed)},
@@ -182,6 +198,34 @@ class AuditEventInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class OutboundMessageInline(admin.TabularInline):
+    model = OutboundMessage
+    fk_name = "activation"
+    extra = 0
+    can_delete = False
+    fields = [
+        "created_at",
+        "channel",
+        "recipient",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+    ]
+    readonly_fields = fields
+    verbose_name_plural = _("activation e-mails")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("keys.view_activation")
 
 
 class ActivationAuditInline(AuditEventInline):
@@ -493,7 +537,7 @@ class ActivationAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeS
         "terms_accepted_at",
     ]
     readonly_fields = fields
-    inlines = [ActivationAuditInline]
+    inlines = [OutboundMessageInline, ActivationAuditInline]
 
     def _citizens(self, queryset: QuerySet) -> list[Citizen]:
         seen: dict[int, Citizen] = {}

@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "TOTP_INTERVAL": 30,
     "TOTP_VALID_WINDOW": 1,
     "TOTP_ISSUER": "CSAM",
+    # Deliveries (e-mail, SMS): retried with exponential backoff while the service is down.
+    "DELIVERY_MAX_ATTEMPTS": 10,
+    "DELIVERY_BACKOFF_BASE": timedelta(seconds=30),
+    "DELIVERY_BACKOFF_MAX": timedelta(hours=1),
     # Usernames.
     "USERNAME_MIN_LENGTH": 6,
     "USERNAME_MAX_LENGTH": 64,

@@ -408,6 +408,55 @@ class OneTimeCode(models.Model):
         return f"{self.key} {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class OutboundMessage(models.Model):
+    """An e-mail or SMS on its way: the outbox behind every delivery.
+
+    The content (which may carry a code or a link) is stored only encrypted, and erased once the
+    message is sent. A delivery task sends it; when the mail server or SMS gateway is down it is
+    tried again with growing delays (``DELIVERY_*`` limits), and a row lock plus the ``sent``
+    state make sure it is never sent twice.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("E-mail")
+        SMS = "sms", _("SMS")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to be sent")
+        RETRYING = "retrying", _("Failed, will be tried again")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Not sent")
+        CANCELLED = "cancelled", _("No longer needed")
+
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    purpose = models.CharField(_("purpose"), max_length=40)
+    recipient = models.CharField(_("recipient"), max_length=254)
+    payload_encrypted = models.TextField(blank=True, editable=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    activation = models.ForeignKey(
+        Activation, on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+    one_time_code = models.ForeignKey(
+        OneTimeCode, on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+
+    class Meta:
+        verbose_name = _("outgoing message")
+        verbose_name_plural = _("outgoing messages")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.purpose} ({self.get_status_display()})"
+
+
 class AuditEvent(models.Model):
     """Something that happened: a state change or a refused attempt (SPEC §4).
 
@@ -424,6 +473,10 @@ class AuditEvent(models.Model):
         LETTER_SHOWN = "letter_shown", _("Activation letter shown (code displayed once)")
         EMAIL_SENT = "email_sent", _("Activation e-mail sent")
         EMAIL_FAILED = "email_failed", _("Activation e-mail could not be sent")
+        ACTIVATION_LINK_RENEWED = (
+            "activation_link_renewed",
+            _("Activation e-mail sent again with a new link"),
+        )
         LINK_OPENED = "link_opened", _("Activation link opened")
         LINK_REFUSED = "link_refused", _("Activation link refused")
         CODE_ACCEPTED = "code_accepted", _("Activation code accepted")

@@ -427,8 +427,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
             context.update({"key": key, "kind": kind, "key_target": kind.describe(key)})
             if step == "verify":
                 context.update(kind.setup_context(key))
-                last = key.codes.order_by("-created_at", "-id").first()
-                context["delivery_failed"] = last is not None and not last.delivered
+                context["delivery_failed"] = kind.delivery_failed(key)
             if step == "activated":
                 context["can_add_another"] = bool(self._remaining_kinds())
         return context

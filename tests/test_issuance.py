@@ -116,7 +116,7 @@ def test_failed_email_is_recorded_not_hidden(citizen, clerk):
     activation = Activation.objects.get()
     assert activation.email_status == Activation.EmailStatus.FAILED
     event = AuditEvent.objects.get(action=AuditEvent.Action.EMAIL_FAILED)
-    assert event.detail == {"error": "SMTPConnectError"}
+    assert event.detail == {"error": "SMTPConnectError", "attempt": 1, "gave_up": False}
 
 
 def test_resend_gives_a_new_link_and_keeps_the_code(citizen, clerk):

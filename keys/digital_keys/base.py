@@ -12,7 +12,6 @@ Verification always runs in ``transaction.atomic()`` with the key row locked
 from __future__ import annotations
 
 import hmac
-import logging
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -27,9 +26,7 @@ from django.utils.functional import Promise
 
 from keys import audit
 from keys.conf import limits
-from keys.models import AuditEvent, DigitalKey, OneTimeCode
-
-logger = logging.getLogger(__name__)
+from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
 
 
 class Outcome(StrEnum):
@@ -85,6 +82,9 @@ class KeyKind:
     def has_pending_challenge(self, key: DigitalKey) -> bool:
         return False
 
+    def delivery_failed(self, key: DigitalKey) -> bool:
+        return False
+
     def verify(
         self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
     ) -> VerifyResult:
@@ -109,15 +109,21 @@ class DeliveredCodeKind(KeyKind):
 
     delivers_codes = True
 
-    def deliver(self, key: DigitalKey, code: str) -> None:
-        """Hand the code to the delivery channel; raise on failure."""
+    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
+        """Queue the message that carries ``code`` (``keys.delivery``)."""
         raise NotImplementedError
-
-    def delivery_errors(self) -> tuple[type[BaseException], ...]:
-        return (OSError,)
 
     def has_pending_challenge(self, key: DigitalKey) -> bool:
         return key.codes.filter(consumed_at__isnull=True, expires_at__gt=timezone.now()).exists()
+
+    def delivery_failed(self, key: DigitalKey) -> bool:
+        """Whether the newest code has not reached its channel (the service may be down)."""
+        latest = key.codes.order_by("-created_at", "-id").first()
+        if latest is None or latest.delivered:
+            return False
+        return latest.messages.filter(
+            status__in=(OutboundMessage.Status.RETRYING, OutboundMessage.Status.FAILED)
+        ).exists()
 
     def send_challenge(
         self, key: DigitalKey, *, request: HttpRequest | None = None
@@ -157,20 +163,17 @@ class DeliveredCodeKind(KeyKind):
                 created_at=now,
                 expires_at=now + limits.OTP_TTL,
             )
-        try:
-            self.deliver(key, code)
-        except self.delivery_errors() as error:
-            logger.warning("Delivery of a %s code failed: %s", key.kind, type(error).__name__)
+        outbound = self.deliver(key, code, challenge)
+        if outbound.status in (OutboundMessage.Status.RETRYING, OutboundMessage.Status.FAILED):
             audit.record(
                 AuditEvent.Action.CHALLENGE_FAILED,
                 request=request,
                 citizen=getattr(key.user, "citizen", None),
                 activation=key.activation,
                 kind=key.kind,
-                error=type(error).__name__,
+                error=outbound.last_error,
             )
             return ChallengeResult(Outcome.DELIVERY_FAILED)
-        OneTimeCode.objects.filter(pk=challenge.pk).update(delivered=True)
         audit.record(
             AuditEvent.Action.CHALLENGE_SENT,
             request=request,

@@ -1,13 +1,12 @@
 """Beveiligingscode via e-mail: a 6-digit code mailed from "CSAM My Digital Keys"."""
 
-import smtplib
-
 from django.utils.translation import gettext_lazy as _
 
 from keys.conf import limits
+from keys.delivery import queue_email
 from keys.digital_keys.base import DeliveredCodeKind
 from keys.mail import build_email
-from keys.models import DigitalKey
+from keys.models import DigitalKey, OneTimeCode, OutboundMessage
 
 
 def mask_email(address: str) -> str:
@@ -27,7 +26,7 @@ class EmailKind(DeliveredCodeKind):
         "receive by e-mail."
     )
 
-    def deliver(self, key: DigitalKey, code: str) -> None:
+    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
         citizen = getattr(key.user, "citizen", None)
         language = citizen.language if citizen else "nl"
         message = build_email(
@@ -36,10 +35,7 @@ class EmailKind(DeliveredCodeKind):
             to=key.email,
             language=language,
         )
-        message.send()
-
-    def delivery_errors(self) -> tuple[type[BaseException], ...]:
-        return (smtplib.SMTPException, OSError)
+        return queue_email(message, purpose="registration_code", one_time_code=challenge)
 
     def describe(self, key: DigitalKey) -> str:
         return mask_email(key.email)

@@ -5,10 +5,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from keys.conf import limits
+from keys.delivery import queue_sms
 from keys.digital_keys.base import DeliveredCodeKind
-from keys.models import DigitalKey
+from keys.models import DigitalKey, OneTimeCode, OutboundMessage
 from keys.phones import format_mobile_number
-from keys.sms import SmsDeliveryError, send_sms
 
 
 def mask_phone(e164: str) -> str:
@@ -37,17 +37,14 @@ class SmsKind(DeliveredCodeKind):
         "receive by SMS."
     )
 
-    def deliver(self, key: DigitalKey, code: str) -> None:
+    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
         citizen = getattr(key.user, "citizen", None)
         with translation.override(citizen.language if citizen else "nl"):
             body = gettext(
                 "CSAM My Digital Keys: your registration code is %(code)s. It is valid for "
                 "%(minutes)d minutes. Never share it with anyone."
             ) % {"code": code, "minutes": int(limits.OTP_TTL.total_seconds() // 60)}
-        send_sms(key.phone, body)
-
-    def delivery_errors(self) -> tuple[type[BaseException], ...]:
-        return (SmsDeliveryError, OSError)
+        return queue_sms(key.phone, body, purpose="registration_code", one_time_code=challenge)
 
     def describe(self, key: DigitalKey) -> str:
         return mask_phone(key.phone)

@@ -8,8 +8,6 @@ accounts, two keys, or more wrong guesses than the limit.
 
 from __future__ import annotations
 
-import logging
-import smtplib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,13 +15,12 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from keys import audit, tokens
+from keys import audit, delivery, tokens
 from keys.conf import limits
 from keys.digital_keys import Outcome, VerifyResult, get_kind
 from keys.mail import build_email
-from keys.models import Activation, AuditEvent, Citizen, DigitalKey, User
+from keys.models import Activation, AuditEvent, Citizen, DigitalKey, OutboundMessage, User
 
-logger = logging.getLogger(__name__)
 Action = AuditEvent.Action
 State = Activation.State
 
@@ -272,9 +269,5 @@ def send_key_activated_email(key: DigitalKey) -> bool:
         to=citizen.email,
         language=citizen.language,
     )
-    try:
-        message.send()
-    except (smtplib.SMTPException, OSError) as error:
-        logger.warning("Key activation notice not sent: %s", type(error).__name__)
-        return False
-    return True
+    outbound = delivery.queue_email(message, purpose="key_activated")
+    return outbound.status == OutboundMessage.Status.SENT

@@ -7,8 +7,6 @@ the link. Nothing else keeps them.
 
 from __future__ import annotations
 
-import logging
-import smtplib
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -17,12 +15,17 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from keys import audit, tokens
+from keys import audit, delivery, tokens
 from keys.conf import limits
 from keys.mail import build_email
-from keys.models import Activation, AuditEvent, Citizen, RegistrationOffice, User
-
-logger = logging.getLogger(__name__)
+from keys.models import (
+    Activation,
+    AuditEvent,
+    Citizen,
+    OutboundMessage,
+    RegistrationOffice,
+    User,
+)
 
 Action = AuditEvent.Action
 
@@ -112,21 +115,16 @@ def issue_activation(
             reissue_of=[old.pk for old in previous],
         )
     link = activation_link(token, citizen.language)
-    send_activation_email(
-        activation, link, request=request, actor=issued_by, actor_label=actor_label
-    )
+    send_activation_email(activation, link)
     return IssuedActivation(activation=activation, activation_code=code, activation_link=link)
 
 
-def send_activation_email(
-    activation: Activation,
-    link: str,
-    *,
-    request: HttpRequest | None = None,
-    actor: User | None = None,
-    actor_label: str = "",
-) -> bool:
-    """Send the activation e-mail and record the outcome; never raises for a delivery failure."""
+def send_activation_email(activation: Activation, link: str) -> bool:
+    """Queue the activation e-mail; True when it is already sent (immediate delivery).
+
+    The outcome is recorded on the activation (``email_status``) by the delivery, so a failed or
+    delayed e-mail is visible to the clerk and the helpdesk and can be sent again.
+    """
     citizen = activation.citizen
     message = build_email(
         "activation",
@@ -134,38 +132,9 @@ def send_activation_email(
         to=citizen.email,
         language=citizen.language,
     )
-    try:
-        message.send()
-    except (smtplib.SMTPException, OSError) as error:
-        logger.warning(
-            "Activation e-mail for activation %s could not be sent: %s",
-            activation.pk,
-            type(error).__name__,
-        )
-        activation.email_status = Activation.EmailStatus.FAILED
-        activation.save(update_fields=["email_status"])
-        audit.record(
-            Action.EMAIL_FAILED,
-            request=request,
-            actor=actor,
-            actor_label=actor_label,
-            activation=activation,
-            error=type(error).__name__,
-        )
-        return False
-    activation.email_status = Activation.EmailStatus.SENT
-    activation.email_sent_at = timezone.now()
-    activation.save(update_fields=["email_status", "email_sent_at"])
-    audit.record(
-        Action.EMAIL_SENT,
-        request=request,
-        actor=actor,
-        actor_label=actor_label,
-        activation=activation,
-        to=citizen.email,
-        language=citizen.language,
-    )
-    return True
+    outbound = delivery.queue_email(message, purpose="activation_link", activation=activation)
+    activation.refresh_from_db()
+    return outbound.status == OutboundMessage.Status.SENT
 
 
 def resend_activation_email(
@@ -179,12 +148,14 @@ def resend_activation_email(
     if not activation.is_open:
         raise ValueError("Only an open activation can be sent again.")
     token = tokens.generate_link_token()
+    delivery.cancel_pending(activation, "activation_link")
     Activation.objects.filter(pk=activation.pk).update(
-        link_token_hash=tokens.hash_link_token(token)
+        link_token_hash=tokens.hash_link_token(token), email_status=Activation.EmailStatus.PENDING
     )
     activation.refresh_from_db()
+    audit.record(Action.ACTIVATION_LINK_RENEWED, request=request, actor=by, activation=activation)
     link = activation_link(token, activation.citizen.language)
-    return send_activation_email(activation, link, request=request, actor=by)
+    return send_activation_email(activation, link)
 
 
 def revoke_activation(

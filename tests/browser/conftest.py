@@ -3,21 +3,18 @@
 E-mail goes over real SMTP to an aiosmtpd sink; SMS go to the filebased backend.
 """
 
-import email
-import email.policy
 import json
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from tests.smtp import smtp_sink, text_of  # noqa: F401 - fixtures for the browser tests
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -48,57 +45,6 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args):
     return {**browser_context_args, "locale": "nl-BE", "viewport": {"width": 1024, "height": 900}}
-
-
-class Sink:
-    """Collects the messages an aiosmtpd server receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self._lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        with self._lock:
-            self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def wait_for(self, predicate, timeout: float = 10.0) -> email.message.EmailMessage:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                for message in reversed(self.messages):
-                    if predicate(message):
-                        return message
-            time.sleep(0.05)
-        raise AssertionError("no matching e-mail arrived over SMTP")
-
-
-def text_of(message: email.message.EmailMessage) -> str:
-    return message.get_body(preferencelist=("plain",)).get_content()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_sink(settings):
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.MAILERS = {
-        "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": controller.port, "timeout": 5},
-        }
-    }
-    try:
-        yield sink
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from keys.models import DigitalKey
 from keys.services import issuance
-from tests.browser.conftest import latest_sms, six_digits, text_of
+from tests.browser.conftest import latest_sms, six_digits
+from tests.smtp import text_of
 
 PASSWORD = "Correct-Horse-9x"
 

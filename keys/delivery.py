@@ -1,0 +1,224 @@
+"""Deliveries through an outbox and Django's tasks framework.
+
+``queue_email`` and ``queue_sms`` store the message (encrypted) and enqueue the ``deliver`` task.
+In development the task runs at once (``ImmediateBackend``); in production the
+``django-tasks-db`` backend stores it and ``manage.py db_worker`` runs it. A failed attempt is
+retried with exponential backoff (30 s, 1 min, 2 min, ... up to an hour, 10 attempts) while the
+message is still useful: an expired registration code or a closed activation is not sent late.
+``manage.py retry_deliveries`` re-enqueues what is due, for backends that cannot defer a task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from datetime import timedelta
+
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.tasks import task
+from django.utils import timezone
+
+from keys import audit, crypto
+from keys.conf import limits
+from keys.models import Activation, AuditEvent, OneTimeCode, OutboundMessage
+from keys.sms import SmsDeliveryError, send_sms
+
+logger = logging.getLogger(__name__)
+Status = OutboundMessage.Status
+
+
+def queue_email(
+    message: EmailMultiAlternatives,
+    *,
+    purpose: str,
+    activation: Activation | None = None,
+    one_time_code: OneTimeCode | None = None,
+) -> OutboundMessage:
+    """Store an e-mail in the outbox and enqueue its delivery."""
+    payload = {
+        "subject": message.subject,
+        "body": message.body,
+        "from": message.from_email,
+        "to": list(message.to),
+        "html": next(
+            (content for content, kind in message.alternatives if kind == "text/html"), ""
+        ),
+        "headers": dict(message.extra_headers),
+    }
+    return _queue(
+        OutboundMessage.Channel.EMAIL,
+        ", ".join(message.to),
+        payload,
+        purpose=purpose,
+        activation=activation,
+        one_time_code=one_time_code,
+    )
+
+
+def queue_sms(
+    to: str, body: str, *, purpose: str, one_time_code: OneTimeCode | None = None
+) -> OutboundMessage:
+    """Store a text message in the outbox and enqueue its delivery."""
+    return _queue(
+        OutboundMessage.Channel.SMS,
+        to,
+        {"to": to, "body": body},
+        purpose=purpose,
+        one_time_code=one_time_code,
+    )
+
+
+def _queue(channel: str, recipient: str, payload: dict, **fields: object) -> OutboundMessage:
+    outbound = OutboundMessage.objects.create(
+        channel=channel,
+        recipient=recipient[:254],
+        payload_encrypted=crypto.encrypt(json.dumps(payload)),
+        next_attempt_at=timezone.now(),
+        **fields,
+    )
+    deliver.enqueue(outbound.pk)
+    outbound.refresh_from_db()
+    return outbound
+
+
+def _backoff(attempts: int) -> timedelta:
+    delay = limits.DELIVERY_BACKOFF_BASE * (2 ** max(0, attempts - 1))
+    return min(delay, limits.DELIVERY_BACKOFF_MAX)
+
+
+def _still_useful(outbound: OutboundMessage) -> bool:
+    if outbound.one_time_code_id is not None:
+        code = outbound.one_time_code
+        return code.consumed_at is None and code.expires_at > timezone.now()
+    if outbound.activation_id is not None and outbound.purpose == "activation_link":
+        return outbound.activation.is_open
+    return True
+
+
+def _send(outbound: OutboundMessage) -> None:
+    payload = json.loads(crypto.decrypt(outbound.payload_encrypted))
+    if outbound.channel == OutboundMessage.Channel.SMS:
+        send_sms(payload["to"], payload["body"])
+        return
+    message = EmailMultiAlternatives(
+        subject=payload["subject"],
+        body=payload["body"],
+        from_email=payload["from"],
+        to=payload["to"],
+        headers=payload["headers"],
+    )
+    if payload["html"]:
+        message.attach_alternative(payload["html"], "text/html")
+    message.send()
+
+
+def attempt(outbound_id: int) -> str:
+    """Try to send one message now. Safe to call any number of times: it sends at most once."""
+    with transaction.atomic():
+        outbound = (
+            OutboundMessage.objects.select_for_update()
+            .select_related("activation", "one_time_code")
+            .filter(pk=outbound_id)
+            .first()
+        )
+        if outbound is None or outbound.status in (Status.SENT, Status.FAILED, Status.CANCELLED):
+            return "nothing to do"
+        if not _still_useful(outbound):
+            outbound.status = Status.CANCELLED
+            outbound.payload_encrypted = ""
+            outbound.save(update_fields=["status", "payload_encrypted"])
+            return "cancelled"
+        outbound.attempts += 1
+        try:
+            _send(outbound)
+        except (smtplib.SMTPException, SmsDeliveryError, OSError) as error:
+            outbound.last_error = type(error).__name__
+            if outbound.attempts >= limits.DELIVERY_MAX_ATTEMPTS:
+                outbound.status = Status.FAILED
+                outbound.payload_encrypted = ""
+                outbound.next_attempt_at = None
+            else:
+                outbound.status = Status.RETRYING
+                outbound.next_attempt_at = timezone.now() + _backoff(outbound.attempts)
+            outbound.save()
+            logger.warning(
+                "Delivery %s (%s) failed, attempt %d: %s",
+                outbound.pk,
+                outbound.purpose,
+                outbound.attempts,
+                outbound.last_error,
+            )
+            _record_failure(outbound)
+            if outbound.status == Status.RETRYING:
+                _schedule_retry(outbound)
+            return "failed"
+        outbound.status = Status.SENT
+        outbound.sent_at = timezone.now()
+        outbound.payload_encrypted = ""
+        outbound.next_attempt_at = None
+        outbound.save()
+        _record_success(outbound)
+    return "sent"
+
+
+def _schedule_retry(outbound: OutboundMessage) -> None:
+    """Enqueue the next attempt when the backend can defer; otherwise ``retry_deliveries`` does."""
+    if deliver.get_backend().supports_defer:
+        deliver.using(run_after=outbound.next_attempt_at).enqueue(outbound.pk)
+
+
+def _record_failure(outbound: OutboundMessage) -> None:
+    if outbound.purpose == "activation_link" and outbound.activation_id:
+        Activation.objects.filter(pk=outbound.activation_id).update(
+            email_status=Activation.EmailStatus.FAILED
+        )
+        if outbound.attempts == 1 or outbound.status == Status.FAILED:
+            audit.record(
+                AuditEvent.Action.EMAIL_FAILED,
+                activation=outbound.activation,
+                error=outbound.last_error,
+                attempt=outbound.attempts,
+                gave_up=outbound.status == Status.FAILED,
+            )
+
+
+def _record_success(outbound: OutboundMessage) -> None:
+    if outbound.one_time_code_id:
+        OneTimeCode.objects.filter(pk=outbound.one_time_code_id).update(delivered=True)
+    if outbound.purpose == "activation_link" and outbound.activation_id:
+        Activation.objects.filter(pk=outbound.activation_id).update(
+            email_status=Activation.EmailStatus.SENT, email_sent_at=outbound.sent_at
+        )
+        audit.record(
+            AuditEvent.Action.EMAIL_SENT,
+            activation=outbound.activation,
+            to=outbound.recipient,
+            attempt=outbound.attempts,
+        )
+
+
+def cancel_pending(activation: Activation, purpose: str) -> int:
+    """Stop queued messages that a newer one replaces (a resent link, say)."""
+    return OutboundMessage.objects.filter(
+        activation=activation, purpose=purpose, status__in=(Status.PENDING, Status.RETRYING)
+    ).update(status=Status.CANCELLED, payload_encrypted="")
+
+
+def retry_due() -> int:
+    """Enqueue every message whose next attempt is due; returns how many."""
+    due = list(
+        OutboundMessage.objects.filter(
+            status__in=(Status.PENDING, Status.RETRYING), next_attempt_at__lte=timezone.now()
+        ).values_list("pk", flat=True)
+    )
+    for pk in due:
+        deliver.enqueue(pk)
+    return len(due)
+
+
+@task()
+def deliver(outbound_id: int) -> str:
+    """The delivery task: one attempt at one message."""
+    return attempt(outbound_id)
