@@ -42,6 +42,16 @@ DEFAULTS: dict[str, Any] = {
     "SIGNIN_MAX_FAILURES": 5,
     "SIGNIN_FAILURE_WINDOW": timedelta(minutes=15),
     "SIGNIN_LOCKOUT": timedelta(minutes=15),
+    # Rate limits on every endpoint that checks a secret: (requests, window) per identity.
+    # The per-activation and per-key limits come on top of the attempt limits above.
+    "RATE_LIMITS": {
+        "link:ip": (30, timedelta(minutes=10)),
+        "code:ip": (20, timedelta(minutes=10)),
+        "code:activation": (10, timedelta(minutes=10)),
+        "verify:ip": (30, timedelta(minutes=10)),
+        "verify:key": (15, timedelta(minutes=10)),
+        "resend:ip": (10, timedelta(minutes=10)),
+    },
     # Minimum age to be issued digital keys (SPEC §1).
     "MINIMUM_AGE_YEARS": 12,
     # Terms of use: the version the citizen accepts is recorded.

@@ -490,6 +490,7 @@ class AuditEvent(models.Model):
         KEY_CODE_REJECTED = "key_code_rejected", _("Wrong key code")
         KEY_ACTIVATED = "key_activated", _("Digital key activated")
         ACTIVATION_COMPLETED = "activation_completed", _("Activation completed")
+        RATE_LIMITED = "rate_limited", _("Request refused: too many attempts")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)

@@ -23,7 +23,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from formtools.wizard.forms import ManagementForm
 from formtools.wizard.views import NamedUrlSessionWizardView
 
-from keys import audit
+from keys import audit, ratelimit
 from keys.conf import limits
 from keys.digital_keys import KINDS, Outcome, get_kind
 from keys.forms import (
@@ -97,6 +97,32 @@ class WizardSession:
         self.update(last_seen=timezone.now().timestamp())
 
 
+def _rate_limited(
+    request: HttpRequest, result: ratelimit.RateResult, scope: str, activation: Activation | None
+) -> HttpResponse:
+    audit.record(
+        AuditEvent.Action.RATE_LIMITED,
+        request=request,
+        activation=activation,
+        scope=scope,
+    )
+    minutes = max(1, (result.retry_after_seconds + 59) // 60)
+    response = render(request, "keys/rate_limited.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(result.retry_after_seconds)
+    return response
+
+
+def _check_limits(
+    request: HttpRequest, checks: list[tuple[str, object]], activation: Activation | None = None
+) -> HttpResponse | None:
+    """Count this request against each ``(limit, identity)``; a response when one is exceeded."""
+    for name, identity in checks:
+        result = ratelimit.hit(name, identity)
+        if not result.allowed:
+            return _rate_limited(request, result, name, activation)
+    return None
+
+
 def _link_error(request: HttpRequest, status: str, activation: Activation | None) -> HttpResponse:
     http_status = {"unknown": 404, "locked": 403}.get(status, 410)
     return render(
@@ -114,6 +140,9 @@ def activation_link(request: HttpRequest, token: str) -> HttpResponse:
     The token leaves the URL at once (a redirect), so it never reaches a Referer header or the
     browser history of later pages.
     """
+    refused = _check_limits(request, [("link:ip", audit.client_ip(request))])
+    if refused:
+        return refused
     activation = flow.find_by_token(token)
     status = flow.link_status(activation, request)
     if status != flow.LinkStatus.VALID:
@@ -136,7 +165,9 @@ def needs_account(wizard: ActivationWizard) -> bool:
 
 @method_decorator(never_cache, name="dispatch")
 @method_decorator(
-    sensitive_post_parameters("activation_code", "password", "password_confirm", "code"),
+    sensitive_post_parameters(
+        "code-activation_code", "account-password", "account-password_confirm", "verify-code"
+    ),
     name="dispatch",
 )
 class ActivationWizard(NamedUrlSessionWizardView):
@@ -242,12 +273,27 @@ class ActivationWizard(NamedUrlSessionWizardView):
         if step not in self.get_form_list() or step not in reachable:
             return self._go(reachable[-1])
         self.storage.current_step = step
+        refused = self._check_post_limits(step)
+        if refused:
+            return refused
         if step == "verify" and "resend" in request.POST:
             return self._resend()
         form = self.get_form(data=request.POST)
         if not form.is_valid():
             return self.render(form)
         return getattr(self, f"_after_{step}")(form)
+
+    def _check_post_limits(self, step: str) -> HttpResponse | None:
+        ip = audit.client_ip(self.request)
+        if step == "code" and not self.ws["code_verified"]:
+            checks = [("code:ip", ip), ("code:activation", self.activation.pk)]
+        elif step == "verify" and "resend" in self.request.POST:
+            checks = [("resend:ip", ip)]
+        elif step == "verify":
+            checks = [("verify:ip", ip), ("verify:key", self.ws["key_id"] or self.activation.pk)]
+        else:
+            return None
+        return _check_limits(self.request, checks, self.activation)
 
     # --- what each step does once posted -------------------------------------------------
 

@@ -670,3 +670,37 @@ class TestNoSecretsInTheSession:
         audit_dump = str(list(AuditEvent.objects.values()))
         for secret in [PASSWORD, at_verify_email.activation_code, token, code]:
             assert secret not in audit_dump
+
+
+class TestErrorReports:
+    def test_a_crash_report_shows_no_password_or_code(self, client, at_account, monkeypatch):
+        import sys
+
+        from django.core.signals import got_request_exception
+        from django.views.debug import ExceptionReporter
+
+        captured = {}
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("database went away")
+
+        def keep(sender, request, **kwargs):
+            captured["request"] = request
+            captured["exc_info"] = sys.exc_info()
+
+        monkeypatch.setattr("keys.services.activation.create_account", boom)
+        got_request_exception.connect(keep)
+        client.raise_request_exception = False
+        try:
+            response = post_step(
+                client,
+                "account",
+                {"username": "jan.peeters", "password": PASSWORD, "password_confirm": PASSWORD},
+            )
+        finally:
+            got_request_exception.disconnect(keep)
+        assert response.status_code == 500
+        report = ExceptionReporter(captured["request"], *captured["exc_info"]).get_traceback_text()
+        assert "database went away" in report
+        assert PASSWORD not in report
+        assert "account-password" in report  # the parameter is listed, its value hidden

@@ -22,7 +22,9 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.decorators import method_decorator
 from django.utils.functional import Promise
+from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
 from keys.conf import limits
@@ -125,6 +127,7 @@ class DeliveredCodeKind(KeyKind):
             status__in=(OutboundMessage.Status.RETRYING, OutboundMessage.Status.FAILED)
         ).exists()
 
+    @method_decorator(sensitive_variables("code"))
     def send_challenge(
         self, key: DigitalKey, *, request: HttpRequest | None = None
     ) -> ChallengeResult:
@@ -183,6 +186,7 @@ class DeliveredCodeKind(KeyKind):
         )
         return ChallengeResult(Outcome.OK)
 
+    @method_decorator(sensitive_variables("code"))
     def verify(
         self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
     ) -> VerifyResult:

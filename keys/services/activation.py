@@ -14,6 +14,7 @@ from enum import StrEnum
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from keys import audit, delivery, tokens
 from keys.conf import limits
@@ -95,6 +96,7 @@ class CodeResult:
     remaining_attempts: int = 0
 
 
+@sensitive_variables("typed")
 def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest) -> CodeResult:
     """Check the paper code; count a wrong one and lock the activation at the limit.
 
@@ -150,6 +152,7 @@ class UsernameTaken(Exception):
     """Somebody else registered this username first."""
 
 
+@sensitive_variables("password")
 def create_account(
     activation: Activation, username: str, password: str, request: HttpRequest
 ) -> User:
@@ -209,6 +212,7 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
     return key
 
 
+@sensitive_variables("code")
 def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResult:
     """Check the code the key delivered and, when right, activate the key.
 
