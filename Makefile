@@ -59,5 +59,13 @@ format: install ## apply ruff's fixes and formatting
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
+audit: install ## audit the locked dependencies with pip-audit; fails loudly if any is not audited
+	@mkdir -p var
+	uv export --locked --no-dev --format requirements-txt --no-emit-project -o var/requirements-audit.txt
+	@rm -f var/audit.json
+	.venv/bin/pip-audit --strict --disable-pip --no-deps -r var/requirements-audit.txt \
+		--format json -o var/audit.json || { echo "AUDIT FAILED: pip-audit could not audit every package"; exit 1; }
+	$(PY) tools/check_audit.py var/requirements-audit.txt var/audit.json
+
 clean: ## remove the virtualenv, the demo database and caches
 	rm -rf .venv var staticfiles .pytest_cache .ruff_cache

@@ -120,6 +120,20 @@ def age_on(birth_date: date, today: date) -> int:
 _USERNAME_CHARS = re.compile(r"^[\w.@-]+\Z")
 
 
+def scripts_of(value: str) -> set[str]:
+    """The scripts (LATIN, CYRILLIC, GREEK, ...) of the letters in ``value``.
+
+    A username mixing scripts is how look-alikes are made ("јаn.peeters" with Cyrillic ј and а),
+    so usernames keep to one script.
+    """
+    scripts = set()
+    for char in value:
+        if char.isalpha():
+            name = unicodedata.name(char, "")
+            scripts.add(name.split(" ")[0] if name else "UNKNOWN")
+    return scripts
+
+
 def canonical_username(value: str) -> str:
     """The form under which usernames must be unique: NFKC, case-folded, NFKC again.
 
@@ -160,6 +174,14 @@ class UsernameValidator:
             )
         if not _USERNAME_CHARS.match(value):
             raise ValidationError(self.message, code="invalid")
+        if len(scripts_of(value)) > 1:
+            raise ValidationError(
+                _(
+                    "Use the letters of one alphabet only (for example, no Cyrillic “а” among "
+                    "Latin letters)."
+                ),
+                code="mixed_scripts",
+            )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, UsernameValidator)
