@@ -8,7 +8,7 @@ PY := .venv/bin/python
 MANAGE_DEV := DEBUG=true $(PY) manage.py
 PG_URL ?= postgres://postgres@127.0.0.1:5432/csam_activation
 
-.PHONY: help uv python install messages browser demo run test test-sqlite test-postgres lint format audit clean
+.PHONY: help uv python install browser demo test test-postgres screenshots lint format audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ test-postgres: install browser ## run the whole suite against the local PostgreS
 	@createdb -h 127.0.0.1 -U postgres csam_activation 2>/dev/null || true
 	@DATABASE_URL=$(PG_URL) $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+screenshots: install browser ## refresh the README's screenshots in docs/screenshots
+	SCREENSHOT_DIR=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/browser/test_screenshots.py
 
 lint: install ## ruff, formatting, migrations and lock file in agreement
 	.venv/bin/ruff check .
