@@ -159,9 +159,19 @@ class AccountForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    def __init__(self, *args: object, citizen: Citizen | None = None, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        citizen: Citizen | None = None,
+        existing: User | None = None,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.citizen = citizen
+        self.existing = existing
+        if existing is not None:
+            # A new activation for an existing account: keep the username, set a new password.
+            del self.fields["username"]
         self.fields["password"].help_text = password_validation.password_validators_help_text_html()
 
     def clean_username(self) -> str:
@@ -179,7 +189,7 @@ class AccountForm(forms.Form):
         if password and confirm and password != confirm:
             self.add_error("password_confirm", _("The two passwords are not the same."))
         elif password:
-            probe = User(username=data.get("username", ""))
+            probe = self.existing or User(username=data.get("username", ""))
             if self.citizen is not None:
                 probe.first_name = self.citizen.first_name
                 probe.last_name = self.citizen.last_name
@@ -258,3 +268,99 @@ class ActivatedForm(forms.Form):
 def phone_initial(citizen: Citizen) -> str:
     """The clerk's recorded number, in the form people read, to pre-fill the SMS choice."""
     return format_mobile_number(citizen.phone) if citizen.phone else ""
+
+
+class SignInForm(forms.Form):
+    username = forms.CharField(
+        label=gettext_lazy("Username"),
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    password = forms.CharField(
+        label=gettext_lazy("Password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class KeyPickForm(forms.Form):
+    key = forms.ChoiceField(
+        label=gettext_lazy("Choose your digital key"),
+        widget=forms.RadioSelect,
+        error_messages={"required": gettext_lazy("Choose a digital key.")},
+    )
+
+    def __init__(self, *args: object, keys: list | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["key"].choices = [
+            (str(key.pk), KINDS[key.kind].label) for key in (keys or [])
+        ]
+
+
+class CurrentPasswordForm(forms.Form):
+    """Asks for the current password before a sensitive change."""
+
+    current_password = forms.CharField(
+        label=gettext_lazy("Current password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args: object, user: User | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_current_password(self) -> str:
+        password = self.cleaned_data["current_password"]
+        if self.user is None or not self.user.check_password(password):
+            raise ValidationError(_("This is not your current password."), code="wrong_password")
+        return password
+
+
+class NewPasswordForm(CurrentPasswordForm):
+    password = forms.CharField(
+        label=gettext_lazy("New password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password_confirm = forms.CharField(
+        label=gettext_lazy("Confirm new password"),
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: object, require_current: bool = True, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if not require_current:
+            del self.fields["current_password"]
+        self.fields["password"].help_text = password_validation.password_validators_help_text_html()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        password, confirm = data.get("password"), data.get("password_confirm")
+        if password and confirm and password != confirm:
+            self.add_error("password_confirm", _("The two passwords are not the same."))
+        elif password:
+            try:
+                password_validation.validate_password(password, self.user)
+            except ValidationError as error:
+                self.add_error("password", error)
+        return data
+
+
+class PhoneForm(forms.Form):
+    phone = forms.CharField(
+        label=gettext_lazy("Mobile number"),
+        max_length=30,
+        help_text=gettext_lazy("For example 0470 12 34 56 or +32 470 12 34 56."),
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
+    )
+
+    def clean_phone(self) -> str:
+        return normalize_mobile_number(self.cleaned_data["phone"])

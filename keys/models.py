@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 
 from keys.validators import (
@@ -89,6 +90,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         related_name="staff",
         help_text=_("For registration clerks: the office whose records they handle."),
     )
+    session_version = models.PositiveIntegerField(default=0, editable=False)
     is_staff = models.BooleanField(_("staff status"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
@@ -105,6 +107,15 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.username
+
+    def get_session_auth_hash(self) -> str:
+        """Sessions are bound to the password hash and to ``session_version``: bumping the
+        version ("sign out everywhere") ends every session of the account."""
+        return salted_hmac(
+            "keys.User.get_session_auth_hash",
+            f"{self.password}:{self.session_version}",
+            algorithm="sha256",
+        ).hexdigest()
 
     def clean(self) -> None:
         super().clean()
@@ -408,6 +419,46 @@ class OneTimeCode(models.Model):
         return f"{self.key} {self.created_at:%Y-%m-%d %H:%M:%S}"
 
 
+class SignInAttempt(models.Model):
+    """One try to sign in, kept per canonical username, whether that account exists or not:
+    lockouts then apply to any name, so they reveal nothing about which usernames exist."""
+
+    username_canonical = models.CharField(max_length=256, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("sign-in attempt")
+        verbose_name_plural = _("sign-in attempts")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.username_canonical} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class KnownBrowser(models.Model):
+    """A browser an account signed in from before (its cookie's id, hashed)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="known_browsers"
+    )
+    browser_hash = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=300, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("known browser")
+        verbose_name_plural = _("known browsers")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "browser_hash"], name="one_row_per_browser")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.first_seen:%Y-%m-%d}"
+
+
 class OutboundMessage(models.Model):
     """An e-mail or SMS on its way: the outbox behind every delivery.
 
@@ -491,6 +542,16 @@ class AuditEvent(models.Model):
         KEY_ACTIVATED = "key_activated", _("Digital key activated")
         ACTIVATION_COMPLETED = "activation_completed", _("Activation completed")
         RATE_LIMITED = "rate_limited", _("Request refused: too many attempts")
+        SIGNIN_SUCCEEDED = "signin_succeeded", _("Signed in")
+        SIGNIN_FAILED = "signin_failed", _("Sign-in failed")
+        SIGNIN_LOCKED = "signin_locked", _("Sign-in locked after too many failures")
+        SIGNED_OUT = "signed_out", _("Signed out")
+        SIGNED_OUT_EVERYWHERE = "signed_out_everywhere", _("Signed out everywhere")
+        NEW_BROWSER = "new_browser", _("Sign-in from a new browser")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("New password set with a new activation")
+        KEY_REMOVED = "key_removed", _("Digital key removed")
+        PHONE_CHANGED = "phone_changed", _("Mobile number of the SMS key changed")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)

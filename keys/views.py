@@ -36,6 +36,7 @@ from keys.forms import (
 )
 from keys.models import Activation, AuditEvent, DigitalKey
 from keys.services import activation as flow
+from keys.services import selfservice
 
 SESSION_KEY = "csam_wizard"
 DONE_SESSION_KEY = "csam_done"
@@ -76,6 +77,7 @@ class WizardSession:
             "phone": "",
             "key_id": None,
             "activated_kinds": [],
+            "password_set": False,
             "last_seen": timezone.now().timestamp(),
         }
 
@@ -160,7 +162,12 @@ def activation_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def needs_account(wizard: ActivationWizard) -> bool:
-    return wizard.citizen.account_id is None
+    """The account step: to create the account, or, when the account is older than this
+    activation (a reissue after a forgotten password), to choose a new password once."""
+    account = wizard.citizen.account
+    if account is None:
+        return True
+    return account.date_joined < wizard.activation.created_at and not wizard.ws["password_set"]
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -237,7 +244,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         steps.append("key")
         if not self.ws["kind"]:
             return steps
-        if self.citizen.account_id is None:
+        if needs_account(self):
             steps.append("account")
             return steps
         key = self._key()
@@ -312,6 +319,13 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return self._go("verify")
 
     def _after_account(self, form: AccountForm) -> HttpResponse:
+        if self.citizen.account is not None:
+            selfservice.reset_password_with_activation(
+                self.request, self.activation, form.cleaned_data["password"]
+            )
+            self.ws.update(password_set=True)
+            self._enter_verification()
+            return self._go("verify")
         try:
             flow.create_account(
                 self.activation,
@@ -436,7 +450,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         if step == "key":
             return {"excluded_kinds": tuple(self._active_kinds())}
         if step == "account":
-            return {"citizen": self.citizen}
+            return {"citizen": self.citizen, "existing": self.citizen.account}
         if step == "verify":
             key = self._key()
             if key is None:
