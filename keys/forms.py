@@ -295,9 +295,7 @@ class KeyPickForm(forms.Form):
 
     def __init__(self, *args: object, keys: list | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["key"].choices = [
-            (str(key.pk), KINDS[key.kind].label) for key in (keys or [])
-        ]
+        self.fields["key"].choices = [(str(key.pk), KINDS[key.kind].label) for key in (keys or [])]
 
 
 class CurrentPasswordForm(forms.Form):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import views
+from keys import account_views, views
 
 app_name = "keys"
 
@@ -12,4 +12,26 @@ urlpatterns = [
     path("activatie/<str:step>/", wizard, name="wizard-step"),
     path("afgemeld/", views.done, name="done"),
     path("gebruikersvoorwaarden/", views.terms, name="terms"),
+]
+
+urlpatterns += [
+    path("aanmelden/", account_views.signin_view, name="signin"),
+    path("aanmelden/sleutel/", account_views.signin_key_view, name="signin-key"),
+    path("aanmelden/code/", account_views.signin_code_view, name="signin-code"),
+    path("wachtwoord-vergeten/", account_views.forgot_password_view, name="forgot-password"),
+    path("afmelden/", account_views.signout_view, name="signout"),
+    path("afmelden/overal/", account_views.signout_everywhere_view, name="signout-everywhere"),
+    path("mijn-sleutels/", account_views.my_keys_view, name="my-keys"),
+    path("mijn-sleutels/toevoegen/", account_views.add_key_view, name="add-key"),
+    path("mijn-sleutels/toevoegen/code/", account_views.add_key_verify_view, name="add-key-verify"),
+    path(
+        "mijn-sleutels/<int:key_id>/verwijderen/", account_views.remove_key_view, name="remove-key"
+    ),
+    path("mijn-sleutels/wachtwoord/", account_views.change_password_view, name="change-password"),
+    path("mijn-sleutels/gsm-nummer/", account_views.change_phone_view, name="change-phone"),
+    path(
+        "mijn-sleutels/gsm-nummer/code/",
+        account_views.change_phone_verify_view,
+        name="change-phone-verify",
+    ),
 ]

@@ -114,7 +114,7 @@ def _rate_limited(
     return response
 
 
-def _check_limits(
+def check_limits(
     request: HttpRequest, checks: list[tuple[str, object]], activation: Activation | None = None
 ) -> HttpResponse | None:
     """Count this request against each ``(limit, identity)``; a response when one is exceeded."""
@@ -142,7 +142,7 @@ def activation_link(request: HttpRequest, token: str) -> HttpResponse:
     The token leaves the URL at once (a redirect), so it never reaches a Referer header or the
     browser history of later pages.
     """
-    refused = _check_limits(request, [("link:ip", audit.client_ip(request))])
+    refused = check_limits(request, [("link:ip", audit.client_ip(request))])
     if refused:
         return refused
     activation = flow.find_by_token(token)
@@ -300,7 +300,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
             checks = [("verify:ip", ip), ("verify:key", self.ws["key_id"] or self.activation.pk)]
         else:
             return None
-        return _check_limits(self.request, checks, self.activation)
+        return check_limits(self.request, checks, self.activation)
 
     # --- what each step does once posted -------------------------------------------------
 

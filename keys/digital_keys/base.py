@@ -136,10 +136,13 @@ class DeliveredCodeKind(KeyKind):
             DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
             recent = list(
                 key.codes.filter(created_at__gt=now - timedelta(hours=1)).values_list(
-                    "created_at", flat=True
+                    "created_at", "consumed_at"
                 )
             )
-            latest = max(recent, default=None)
+            # The cooldown runs from the last code still waiting to be used: once a code was
+            # used (a finished activation, a sign-in), the next one may be sent at once.
+            latest = max((sent for sent, used in recent if used is None), default=None)
+            recent = [sent for sent, _used in recent]
             if latest is not None and now - latest < limits.OTP_RESEND_COOLDOWN:
                 wait = limits.OTP_RESEND_COOLDOWN - (now - latest)
                 result = ChallengeResult(Outcome.TOO_SOON, int(wait.total_seconds()) + 1)

@@ -64,9 +64,7 @@ def reset_password_with_activation(
         user.set_password(password)
         user.session_version += 1
         user.save(update_fields=["password", "session_version"])
-        audit.record(
-            Action.PASSWORD_RESET, request=request, actor=user, activation=activation
-        )
+        audit.record(Action.PASSWORD_RESET, request=request, actor=user, activation=activation)
     send_security_notice(user, "password_changed")
 
 
@@ -83,9 +81,7 @@ def start_phone_change(user: User, phone: str) -> DigitalKey:
             user=user, kind=DigitalKey.Kind.SMS, state=DigitalKey.State.PENDING
         ).first()
         if pending is None:
-            pending = DigitalKey.objects.create(
-                user=user, kind=DigitalKey.Kind.SMS, phone=phone
-            )
+            pending = DigitalKey.objects.create(user=user, kind=DigitalKey.Kind.SMS, phone=phone)
         elif pending.phone != phone:
             pending.phone = phone
             pending.save(update_fields=["phone"])
@@ -118,8 +114,12 @@ def confirm_phone_change(
         if not updated:
             return VerifyResult(Outcome.NO_CODE)
         audit.record(
-            Action.PHONE_CHANGED, request=request, actor=user, citizen=user.citizen,
-            old=old.phone[-2:] if old else "", new=pending.phone[-2:],
+            Action.PHONE_CHANGED,
+            request=request,
+            actor=user,
+            citizen=user.citizen,
+            old=old.phone[-2:] if old else "",
+            new=pending.phone[-2:],
         )
     send_security_notice(user, "phone_changed", phone=format_mobile_number(pending.phone))
     return VerifyResult(Outcome.OK)

@@ -75,12 +75,19 @@ def record_failure(request: HttpRequest, username: str, user: User | None, reaso
     )
     citizen = getattr(user, "citizen", None) if user else None
     audit.record(
-        Action.SIGNIN_FAILED, request=request, actor=user, actor_label=canonical[:150],
-        citizen=citizen, reason=reason,
+        Action.SIGNIN_FAILED,
+        request=request,
+        actor=user,
+        actor_label=canonical[:150],
+        citizen=citizen,
+        reason=reason,
     )
     if lockout_remaining(username):
         audit.record(
-            Action.SIGNIN_LOCKED, request=request, actor=user, actor_label=canonical[:150],
+            Action.SIGNIN_LOCKED,
+            request=request,
+            actor=user,
+            actor_label=canonical[:150],
             citizen=citizen,
         )
 
@@ -128,8 +135,11 @@ def record_success(request: HttpRequest, user: User, key: DigitalKey) -> None:
     )
     DigitalKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     audit.record(
-        Action.SIGNIN_SUCCEEDED, request=request, actor=user,
-        citizen=getattr(user, "citizen", None), kind=key.kind,
+        Action.SIGNIN_SUCCEEDED,
+        request=request,
+        actor=user,
+        citizen=getattr(user, "citizen", None),
+        kind=key.kind,
     )
 
 

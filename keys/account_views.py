@@ -1,0 +1,414 @@
+"""Signing in ("Aanmelden") and the citizen's own page ("Mijn digitale sleutels").
+
+Sign-in is username and password, then a choice among the active keys, then the key's code,
+checked by the same key modules as the activation wizard. The signed-in session ends after
+15 idle minutes; every change is audited and announced by e-mail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, logout, update_session_auth_hash
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from keys import audit
+from keys.conf import limits
+from keys.digital_keys import KINDS, Outcome, get_kind
+from keys.forms import (
+    CurrentPasswordForm,
+    KeyChoiceForm,
+    KeyPickForm,
+    NewPasswordForm,
+    PhoneForm,
+    SignInForm,
+    VerifyForm,
+)
+from keys.models import AuditEvent, DigitalKey, User
+from keys.services import activation as flow
+from keys.services import selfservice, signin
+from keys.views import check_limits
+
+PENDING = "csam_signin"
+LAST_SEEN = "csam_account_last_seen"
+ADDING = "csam_adding_key"
+PHONE = "csam_phone_change"
+ACTIVITY = [
+    AuditEvent.Action.SIGNIN_SUCCEEDED,
+    AuditEvent.Action.SIGNIN_FAILED,
+    AuditEvent.Action.SIGNIN_LOCKED,
+    AuditEvent.Action.NEW_BROWSER,
+    AuditEvent.Action.KEY_ACTIVATED,
+    AuditEvent.Action.KEY_REMOVED,
+    AuditEvent.Action.PHONE_CHANGED,
+    AuditEvent.Action.PASSWORD_CHANGED,
+    AuditEvent.Action.PASSWORD_RESET,
+    AuditEvent.Action.SIGNED_OUT_EVERYWHERE,
+]
+
+
+def _form_page(request: HttpRequest, template: str, **context: Any) -> HttpResponse:
+    return render(request, template, context)
+
+
+def _pending(request: HttpRequest) -> tuple[User, dict] | None:
+    """The half-finished sign-in of this session (password checked), if still fresh."""
+    pending = request.session.get(PENDING)
+    if not pending:
+        return None
+    age = timezone.now().timestamp() - pending.get("at", 0)
+    if age > limits.OTP_TTL.total_seconds():
+        request.session.pop(PENDING, None)
+        return None
+    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    return (user, pending) if user else None
+
+
+@never_cache
+@sensitive_post_parameters("password")
+def signin_view(request: HttpRequest) -> HttpResponse:
+    """Step 1: username and password."""
+    form = SignInForm(request.POST or None)
+    if request.method == "POST":
+        refused = check_limits(request, [("signin:ip", audit.client_ip(request))])
+        if refused:
+            return refused
+        if form.is_valid():
+            result = signin.check_password(
+                request, form.cleaned_data["username"], form.cleaned_data["password"]
+            )
+            if result.outcome == signin.SignInOutcome.OK:
+                request.session.cycle_key()
+                request.session[PENDING] = {
+                    "user_id": result.user.pk,
+                    "at": timezone.now().timestamp(),
+                }
+                return redirect("keys:signin-key")
+            if result.outcome == signin.SignInOutcome.LOCKED:
+                form.add_error(
+                    None,
+                    _(
+                        "Too many failed attempts. For your safety, signing in with this "
+                        "username is paused for %(minutes)d minutes."
+                    )
+                    % {"minutes": result.retry_after_minutes},
+                )
+            else:
+                form.add_error(None, _("The username or the password is not correct."))
+    return _form_page(request, "keys/account/signin.html", form=form)
+
+
+@never_cache
+def signin_key_view(request: HttpRequest) -> HttpResponse:
+    """Step 2: which digital key to use."""
+    pending = _pending(request)
+    if pending is None:
+        return redirect("keys:signin")
+    user, data = pending
+    keys = list(user.digital_keys.filter(state=DigitalKey.State.ACTIVE).order_by("kind"))
+    keys.sort(key=lambda k: list(KINDS).index(k.kind))
+    form = KeyPickForm(request.POST or None, keys=keys, initial={"key": str(keys[0].pk)})
+    if request.method == "POST" and form.is_valid():
+        key = next(k for k in keys if str(k.pk) == form.cleaned_data["key"])
+        data["key_id"] = key.pk
+        request.session[PENDING] = data
+        kind = get_kind(key.kind)
+        if kind.delivers_codes and not kind.has_pending_challenge(key):
+            _report(request, kind.send_challenge(key, request=request))
+        return redirect("keys:signin-code")
+    return _form_page(request, "keys/account/signin_key.html", form=form)
+
+
+def _report(request: HttpRequest, result: Any, *, resend: bool = False) -> None:
+    if result.outcome == Outcome.OK and resend:
+        messages.success(request, _("A new code is on its way."))
+    elif result.outcome == Outcome.TOO_SOON:
+        messages.warning(
+            request,
+            _("You can ask for a new code in %(seconds)d seconds.")
+            % {"seconds": result.retry_after_seconds},
+        )
+    elif result.outcome == Outcome.TOO_MANY:
+        messages.warning(request, _("You asked for too many codes. Choose another digital key."))
+    elif result.outcome == Outcome.DELIVERY_FAILED:
+        messages.warning(
+            request,
+            _(
+                "We could not send the code right now. It may take a few minutes before it "
+                "arrives; you can also ask for a new code or choose another digital key."
+            ),
+        )
+
+
+@never_cache
+@sensitive_post_parameters("code")
+def signin_code_view(request: HttpRequest) -> HttpResponse:
+    """Step 3: the key's code; then signed in."""
+    pending = _pending(request)
+    if pending is None or not pending[1].get("key_id"):
+        return redirect("keys:signin")
+    user, data = pending
+    key = get_object_or_404(DigitalKey, pk=data["key_id"], user=user, state=DigitalKey.State.ACTIVE)
+    kind = get_kind(key.kind)
+    if request.method == "POST" and "resend" in request.POST:
+        refused = check_limits(request, [("resend:ip", audit.client_ip(request))])
+        if refused:
+            return refused
+        _report(request, kind.send_challenge(key, request=request), resend=True)
+        return redirect("keys:signin-code")
+    form = VerifyForm(
+        request.POST or None,
+        label=_("Security code"),
+        check=partial(signin.check_key, request, user, key),
+    )
+    if request.method == "POST":
+        refused = check_limits(
+            request, [("verify:ip", audit.client_ip(request)), ("verify:key", f"signin:{key.pk}")]
+        )
+        if refused:
+            return refused
+        if form.is_valid():
+            request.session.pop(PENDING, None)
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            signin.record_success(request, user, key)
+            request.session[LAST_SEEN] = timezone.now().timestamp()
+            browser_id, _new = signin.remember_browser(request, user)
+            response = redirect("keys:my-keys")
+            response.set_signed_cookie(
+                signin.BROWSER_COOKIE,
+                browser_id,
+                salt="keys.browser",
+                max_age=400 * 24 * 3600,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
+    return _form_page(
+        request,
+        "keys/account/signin_code.html",
+        form=form,
+        key=key,
+        kind=kind,
+        key_target=kind.describe(key),
+        delivery_failed=kind.delivery_failed(key),
+    )
+
+
+def forgot_password_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "keys/account/forgot_password.html")
+
+
+def citizen_required(view: Callable) -> Callable:
+    """Signed-in citizens only, with the 15-minute idle timeout (SPEC §3)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated or user.is_staff or not hasattr(user, "citizen"):
+            return redirect("keys:signin")
+        last_seen = request.session.get(LAST_SEEN, 0)
+        if timezone.now().timestamp() - last_seen > limits.SIGNIN_IDLE_TIMEOUT.total_seconds():
+            logout(request)
+            return render(request, "keys/account/session_ended.html", status=403)
+        request.session[LAST_SEEN] = timezone.now().timestamp()
+        return view(request, *args, **kwargs)
+
+    return never_cache(wrapper)
+
+
+@citizen_required
+def my_keys_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    keys = list(
+        user.digital_keys.exclude(state=DigitalKey.State.PENDING).order_by("-state", "created_at")
+    )
+    active = [k for k in keys if k.state == DigitalKey.State.ACTIVE]
+    events = AuditEvent.objects.filter(actor=user, action__in=ACTIVITY).order_by(
+        "-created_at", "-id"
+    )[:12]
+    return render(
+        request,
+        "keys/account/my_keys.html",
+        {
+            "keys": [(k, get_kind(k.kind), get_kind(k.kind).describe(k)) for k in keys],
+            "can_remove": len(active) > 1,
+            "can_add": len(active) < len(KINDS),
+            "has_sms": any(k.kind == DigitalKey.Kind.SMS for k in active),
+            "events": events,
+        },
+    )
+
+
+@citizen_required
+@sensitive_post_parameters("current_password")
+def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(DigitalKey, pk=key_id, user=request.user, state=DigitalKey.State.ACTIVE)
+    form = CurrentPasswordForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            selfservice.remove_key(request, request.user, key)
+        except selfservice.LastKeyError:
+            messages.error(request, _("You cannot remove your last digital key."))
+        else:
+            messages.success(
+                request,
+                _("The digital key “%(name)s” was removed.") % {"name": get_kind(key.kind).label},
+            )
+        return redirect("keys:my-keys")
+    return render(
+        request,
+        "keys/account/remove_key.html",
+        {"form": form, "key": key, "kind": get_kind(key.kind)},
+    )
+
+
+@citizen_required
+@sensitive_post_parameters("current_password", "password", "password_confirm")
+def change_password_view(request: HttpRequest) -> HttpResponse:
+    form = NewPasswordForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        selfservice.change_password(request, request.user, form.cleaned_data["password"])
+        update_session_auth_hash(request, request.user)
+        messages.success(request, _("Your password was changed."))
+        return redirect("keys:my-keys")
+    return render(request, "keys/account/change_password.html", {"form": form})
+
+
+@citizen_required
+def add_key_view(request: HttpRequest) -> HttpResponse:
+    """Activate another key: the wizard's key choice, without the paper code."""
+    active = set(
+        request.user.digital_keys.filter(state=DigitalKey.State.ACTIVE).values_list(
+            "kind", flat=True
+        )
+    )
+    if len(active) >= len(KINDS):
+        return redirect("keys:my-keys")
+    form = KeyChoiceForm(request.POST or None, excluded_kinds=tuple(active))
+    if request.method == "POST" and form.is_valid():
+        key = flow.enrol_key(
+            request.user, form.cleaned_data["kind"], None, phone=form.cleaned_data["phone"]
+        )
+        request.session[ADDING] = key.pk
+        kind = get_kind(key.kind)
+        if kind.delivers_codes and not kind.has_pending_challenge(key):
+            _report(request, kind.send_challenge(key, request=request))
+        return redirect("keys:add-key-verify")
+    return render(
+        request,
+        "keys/account/add_key.html",
+        {"form": form, "citizen": request.user.citizen, "terms_version": limits.TERMS_VERSION},
+    )
+
+
+@citizen_required
+@sensitive_post_parameters("code")
+def add_key_verify_view(request: HttpRequest) -> HttpResponse:
+    key = DigitalKey.objects.filter(
+        pk=request.session.get(ADDING), user=request.user, state=DigitalKey.State.PENDING
+    ).first()
+    if key is None:
+        return redirect("keys:my-keys")
+    kind = get_kind(key.kind)
+    if request.method == "POST" and "resend" in request.POST:
+        _report(request, kind.send_challenge(key, request=request), resend=True)
+        return redirect("keys:add-key-verify")
+    form = VerifyForm(
+        request.POST or None,
+        label=kind.code_label,
+        check=partial(flow.confirm_key, key, request=request),
+    )
+    if request.method == "POST":
+        refused = check_limits(
+            request, [("verify:ip", audit.client_ip(request)), ("verify:key", key.pk)]
+        )
+        if refused:
+            return refused
+        if form.is_valid():
+            request.session.pop(ADDING, None)
+            messages.success(
+                request,
+                _("The digital key “%(name)s” is activated.") % {"name": kind.label},
+            )
+            return redirect("keys:my-keys")
+    context = {"form": form, "key": key, "kind": kind, "key_target": kind.describe(key)}
+    context.update(kind.setup_context(key))
+    context["delivery_failed"] = kind.delivery_failed(key)
+    return render(request, "keys/account/add_key_verify.html", context)
+
+
+@citizen_required
+def change_phone_view(request: HttpRequest) -> HttpResponse:
+    if not request.user.digital_keys.filter(kind="sms", state=DigitalKey.State.ACTIVE).exists():
+        return redirect("keys:my-keys")
+    form = PhoneForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        pending = selfservice.start_phone_change(request.user, form.cleaned_data["phone"])
+        request.session[PHONE] = pending.pk
+        kind = get_kind("sms")
+        if not kind.has_pending_challenge(pending):
+            _report(request, kind.send_challenge(pending, request=request))
+        return redirect("keys:change-phone-verify")
+    return render(request, "keys/account/change_phone.html", {"form": form})
+
+
+@citizen_required
+@sensitive_post_parameters("code")
+def change_phone_verify_view(request: HttpRequest) -> HttpResponse:
+    pending = DigitalKey.objects.filter(
+        pk=request.session.get(PHONE), user=request.user, kind="sms", state=DigitalKey.State.PENDING
+    ).first()
+    if pending is None:
+        return redirect("keys:my-keys")
+    form = VerifyForm(
+        request.POST or None,
+        label=_("Registration code"),
+        check=partial(selfservice.confirm_phone_change, request, request.user, pending),
+    )
+    if request.method == "POST":
+        refused = check_limits(
+            request, [("verify:ip", audit.client_ip(request)), ("verify:key", pending.pk)]
+        )
+        if refused:
+            return refused
+        if form.is_valid():
+            request.session.pop(PHONE, None)
+            messages.success(request, _("Your mobile number was changed."))
+            return redirect("keys:my-keys")
+    kind = get_kind("sms")
+    return render(
+        request,
+        "keys/account/change_phone_verify.html",
+        {
+            "form": form,
+            "key_target": kind.describe(pending),
+            "delivery_failed": kind.delivery_failed(pending),
+        },
+    )
+
+
+@require_POST
+def signout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit.record(AuditEvent.Action.SIGNED_OUT, request=request, actor=request.user)
+    logout(request)
+    return render(request, "keys/account/signed_out.html")
+
+
+@require_POST
+@citizen_required
+def signout_everywhere_view(request: HttpRequest) -> HttpResponse:
+    selfservice.sign_out_everywhere(request, request.user)
+    logout(request)
+    return render(request, "keys/account/signed_out.html", {"everywhere": True})
