@@ -313,7 +313,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         changed = kind != self.ws["kind"] or phone != self.ws["phone"]
         self.ws.update(kind=kind, phone=phone, key_id=None if changed else self.ws["key_id"])
         flow.accept_terms(self.activation, self.request)
-        if self.citizen.account_id is None:
+        if needs_account(self):
             return self._go("account")
         self._enter_verification()
         return self._go("verify")
