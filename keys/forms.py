@@ -137,6 +137,27 @@ class KeyChoiceForm(forms.Form):
         return data
 
 
+def new_password_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        strip=False,
+        max_length=1000,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def check_new_password(form: forms.Form, data: dict, user: User) -> None:
+    """The two new passwords agree and pass the password validators (``user`` for similarity)."""
+    password, confirm = data.get("password"), data.get("password_confirm")
+    if password and confirm and password != confirm:
+        form.add_error("password_confirm", _("The two passwords are not the same."))
+    elif password:
+        try:
+            password_validation.validate_password(password, user)
+        except ValidationError as error:
+            form.add_error("password", error)
+
+
 class AccountForm(forms.Form):
     username = forms.CharField(
         label=gettext_lazy("Username"),
@@ -146,18 +167,8 @@ class AccountForm(forms.Form):
             attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
         ),
     )
-    password = forms.CharField(
-        label=gettext_lazy("Password"),
-        strip=False,
-        max_length=1000,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-    password_confirm = forms.CharField(
-        label=gettext_lazy("Confirm password"),
-        strip=False,
-        max_length=1000,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password = new_password_field(gettext_lazy("Password"))
+    password_confirm = new_password_field(gettext_lazy("Confirm password"))
 
     def __init__(
         self,
@@ -185,19 +196,12 @@ class AccountForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        password, confirm = data.get("password"), data.get("password_confirm")
-        if password and confirm and password != confirm:
-            self.add_error("password_confirm", _("The two passwords are not the same."))
-        elif password:
-            probe = self.existing or User(username=data.get("username", ""))
-            if self.citizen is not None:
-                probe.first_name = self.citizen.first_name
-                probe.last_name = self.citizen.last_name
-                probe.email = self.citizen.email
-            try:
-                password_validation.validate_password(password, probe)
-            except ValidationError as error:
-                self.add_error("password", error)
+        probe = self.existing or User(username=data.get("username", ""))
+        if self.citizen is not None:
+            probe.first_name = self.citizen.first_name
+            probe.last_name = self.citizen.last_name
+            probe.email = self.citizen.email
+        check_new_password(self, data, probe)
         return data
 
 
@@ -320,35 +324,16 @@ class CurrentPasswordForm(forms.Form):
 
 
 class NewPasswordForm(CurrentPasswordForm):
-    password = forms.CharField(
-        label=gettext_lazy("New password"),
-        strip=False,
-        max_length=1000,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-    password_confirm = forms.CharField(
-        label=gettext_lazy("Confirm new password"),
-        strip=False,
-        max_length=1000,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    password = new_password_field(gettext_lazy("New password"))
+    password_confirm = new_password_field(gettext_lazy("Confirm new password"))
 
-    def __init__(self, *args: object, require_current: bool = True, **kwargs: object) -> None:
+    def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        if not require_current:
-            del self.fields["current_password"]
         self.fields["password"].help_text = password_validation.password_validators_help_text_html()
 
     def clean(self) -> dict:
         data = super().clean()
-        password, confirm = data.get("password"), data.get("password_confirm")
-        if password and confirm and password != confirm:
-            self.add_error("password_confirm", _("The two passwords are not the same."))
-        elif password:
-            try:
-                password_validation.validate_password(password, self.user)
-            except ValidationError as error:
-                self.add_error("password", error)
+        check_new_password(self, data, self.user)
         return data
 
 
