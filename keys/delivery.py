@@ -118,7 +118,7 @@ def attempt(outbound_id: int) -> str:
     """Try to send one message now. Safe to call any number of times: it sends at most once."""
     with transaction.atomic():
         outbound = (
-            OutboundMessage.objects.select_for_update()
+            OutboundMessage.objects.select_for_update(of=("self",))
             .select_related("activation", "one_time_code")
             .filter(pk=outbound_id)
             .first()

@@ -30,6 +30,7 @@ def run_worker() -> None:
     )
 
 
+@pytest.mark.django_db(transaction=True)
 def test_smtp_outage_then_recovery_delivers_exactly_once(settings, citizen, clerk, time_machine):
     settings.TASKS = DATABASE_TASKS
     port = free_port()  # nothing listens here yet: the mail server is down
