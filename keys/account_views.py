@@ -124,7 +124,7 @@ def signin_key_view(request: HttpRequest) -> HttpResponse:
         request.session[PENDING] = data
         kind = get_kind(key.kind)
         if kind.delivers_codes and not kind.has_pending_challenge(key):
-            _report(request, kind.send_challenge(key, request=request))
+            _report(request, kind.send_challenge(key, request=request, signin=True))
         return redirect("keys:signin-code")
     return _form_page(request, "keys/account/signin_key.html", form=form)
 
@@ -164,7 +164,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         refused = check_limits(request, [("resend:ip", audit.client_ip(request))])
         if refused:
             return refused
-        _report(request, kind.send_challenge(key, request=request), resend=True)
+        _report(request, kind.send_challenge(key, request=request, signin=True), resend=True)
         return redirect("keys:signin-code")
     form = VerifyForm(
         request.POST or None,

@@ -351,3 +351,16 @@ def test_reissue_sets_a_new_password_and_keeps_the_username(
     assert other.get("/nl/mijn-sleutels/")["Location"] == "/nl/aanmelden/"
     assert AuditEvent.objects.filter(action=Action.PASSWORD_RESET).exists()
     assert User.objects.filter(is_staff=False).count() == 1
+
+
+def test_sign_in_codes_and_notices_are_worded_for_sign_in_in_the_citizens_language(client, account):
+    add_key(account, "sms")
+    client.post("/nl/aanmelden/", {"username": "jan.peeters", "password": PASSWORD})
+    client.post("/nl/aanmelden/sleutel/", {"key": str(account.digital_keys.get(kind="email").pk)})
+    assert mail.outbox[-1].subject == "CSAM – Mijn digitale sleutels: uw beveiligingscode"
+    client.post("/nl/aanmelden/sleutel/", {"key": str(account.digital_keys.get(kind="sms").pk)})
+    assert "beveiligingscode om aan te melden" in sms.outbox[-1].body
+    client.post("/nl/aanmelden/code/", {"code": code_for(account.digital_keys.get(kind="sms"))})
+    notice = mail.outbox[-1]
+    assert notice.subject == "CSAM – Mijn digitale sleutels: beveiligingsmelding"
+    assert "browser" in notice.body.lower()

@@ -77,8 +77,9 @@ class KeyKind:
         """Prepare a new, pending key (generate a secret, say). Must be idempotent."""
 
     def send_challenge(
-        self, key: DigitalKey, *, request: HttpRequest | None = None
+        self, key: DigitalKey, *, request: HttpRequest | None = None, signin: bool = False
     ) -> ChallengeResult:
+        """Send a code; ``signin`` words it as a security code for signing in."""
         raise NotImplementedError
 
     def has_pending_challenge(self, key: DigitalKey) -> bool:
@@ -111,7 +112,9 @@ class DeliveredCodeKind(KeyKind):
 
     delivers_codes = True
 
-    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
+    def deliver(
+        self, key: DigitalKey, code: str, challenge: OneTimeCode, *, signin: bool = False
+    ) -> OutboundMessage:
         """Queue the message that carries ``code`` (``keys.delivery``)."""
         raise NotImplementedError
 
@@ -129,7 +132,7 @@ class DeliveredCodeKind(KeyKind):
 
     @method_decorator(sensitive_variables("code"))
     def send_challenge(
-        self, key: DigitalKey, *, request: HttpRequest | None = None
+        self, key: DigitalKey, *, request: HttpRequest | None = None, signin: bool = False
     ) -> ChallengeResult:
         now = timezone.now()
         with transaction.atomic():
@@ -169,7 +172,7 @@ class DeliveredCodeKind(KeyKind):
                 created_at=now,
                 expires_at=now + limits.OTP_TTL,
             )
-        outbound = self.deliver(key, code, challenge)
+        outbound = self.deliver(key, code, challenge, signin=signin)
         if outbound.status in (OutboundMessage.Status.RETRYING, OutboundMessage.Status.FAILED):
             audit.record(
                 AuditEvent.Action.CHALLENGE_FAILED,

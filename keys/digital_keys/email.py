@@ -26,12 +26,19 @@ class EmailKind(DeliveredCodeKind):
         "receive by e-mail."
     )
 
-    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
+    def deliver(
+        self, key: DigitalKey, code: str, challenge: OneTimeCode, *, signin: bool = False
+    ) -> OutboundMessage:
         citizen = getattr(key.user, "citizen", None)
         language = citizen.language if citizen else "nl"
         message = build_email(
             "registration_code",
-            {"code": code, "key": key, "minutes": int(limits.OTP_TTL.total_seconds() // 60)},
+            {
+                "code": code,
+                "key": key,
+                "minutes": int(limits.OTP_TTL.total_seconds() // 60),
+                "signin": signin,
+            },
             to=key.email,
             language=language,
         )

@@ -37,13 +37,23 @@ class SmsKind(DeliveredCodeKind):
         "receive by SMS."
     )
 
-    def deliver(self, key: DigitalKey, code: str, challenge: OneTimeCode) -> OutboundMessage:
+    def deliver(
+        self, key: DigitalKey, code: str, challenge: OneTimeCode, *, signin: bool = False
+    ) -> OutboundMessage:
         citizen = getattr(key.user, "citizen", None)
         with translation.override(citizen.language if citizen else "nl"):
-            body = gettext(
-                "CSAM My Digital Keys: your registration code is %(code)s. It is valid for "
-                "%(minutes)d minutes. Never share it with anyone."
-            ) % {"code": code, "minutes": int(limits.OTP_TTL.total_seconds() // 60)}
+            template = (
+                gettext(
+                    "CSAM My Digital Keys: your security code to sign in is %(code)s. It is "
+                    "valid for %(minutes)d minutes. Never share it with anyone."
+                )
+                if signin
+                else gettext(
+                    "CSAM My Digital Keys: your registration code is %(code)s. It is valid for "
+                    "%(minutes)d minutes. Never share it with anyone."
+                )
+            )
+            body = template % {"code": code, "minutes": int(limits.OTP_TTL.total_seconds() // 60)}
         return queue_sms(key.phone, body, purpose="registration_code", one_time_code=challenge)
 
     def describe(self, key: DigitalKey) -> str:
