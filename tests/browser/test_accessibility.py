@@ -160,3 +160,53 @@ def test_the_axe_check_does_find_violations(page: Page, site):
     )
     with pytest.raises(AssertionError, match="label"):
         assert_accessible(page, "page with an unlabelled field")
+
+
+@pytest.mark.parametrize("language", ["nl", "fr"])
+def test_sign_in_and_self_service_pages_have_no_axe_violation(
+    page: Page, site, citizen, clerk, language, rf
+):
+    from django.utils import timezone
+
+    from keys.models import DigitalKey
+    from keys.services import activation as flow
+
+    citizen.language = language
+    citizen.save()
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    request = rf.post("/", REMOTE_ADDR="127.0.0.1")
+    user = flow.create_account(issued.activation, "jan.peeters", PASSWORD, request)
+    for kind in ["totp", "sms"]:
+        key = flow.enrol_key(user, kind, issued.activation, phone="+32470123456")
+        DigitalKey.objects.filter(pk=key.pk).update(state="active", activated_at=timezone.now())
+    totp_key = DigitalKey.objects.get(kind="totp")
+    from keys import crypto
+
+    base = f"{site.url}/{language}"
+    for path in ["/aanmelden/", "/wachtwoord-vergeten/"]:
+        page.goto(base + path)
+        assert_accessible(page, f"{language} {path}")
+    page.goto(base + "/aanmelden/")
+    page.fill('[name="username"]', "jan.peeters")
+    page.fill('[name="password"]', "wrong")
+    page.locator("form.wizard button.primary").click()
+    expect(page.locator(".error-summary")).to_be_visible()
+    assert_accessible(page, f"{language} sign-in error")
+    page.fill('[name="password"]', PASSWORD)
+    page.locator("form.wizard button.primary").click()
+    assert_accessible(page, f"{language} key choice")
+    page.check(f'input[name="key"][value="{totp_key.pk}"]')
+    page.locator("form.wizard button.primary").click()
+    assert_accessible(page, f"{language} sign-in code")
+    page.fill('[name="code"]', pyotp.TOTP(crypto.decrypt(totp_key.secret_encrypted)).now())
+    page.locator("form.wizard button.primary").click()
+    expect(page).to_have_url(re.compile("/mijn-sleutels/"))
+    assert_accessible(page, f"{language} my keys")
+    for path in [
+        "/mijn-sleutels/wachtwoord/",
+        "/mijn-sleutels/toevoegen/",
+        "/mijn-sleutels/gsm-nummer/",
+        f"/mijn-sleutels/{totp_key.pk}/verwijderen/",
+    ]:
+        page.goto(base + path)
+        assert_accessible(page, f"{language} {path}")
