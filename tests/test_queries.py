@@ -1,0 +1,72 @@
+"""Queries per request stay small and do not grow with the data (no N+1)."""
+
+import pytest
+from django.urls import reverse
+
+from keys.models import Citizen
+from keys.services import issuance
+from tests.wizard_helpers import last_email_code, open_link, post_step, step_url
+
+PASSWORD = "Correct-Horse-9x"
+
+
+def add_citizens(office, clerk, count, start=0):
+    for i in range(start, start + count):
+        first_nine = f"8501{(i % 28) + 1:02d}{100 + i:03d}"
+        number = first_nine + f"{97 - int(first_nine) % 97:02d}"
+        citizen = Citizen.objects.create(
+            first_name=f"Name{i}",
+            last_name=f"Family{i}",
+            national_number=number,
+            email=f"p{i}@example.be",
+            id_document_type="id_card",
+            id_document_number=str(i),
+            office=office,
+        )
+        issuance.issue_activation(citizen, issued_by=clerk)
+
+
+@pytest.mark.parametrize(
+    "url_name",
+    [
+        "admin:keys_citizen_changelist",
+        "admin:keys_activation_changelist",
+        "admin:keys_auditevent_changelist",
+    ],
+)
+def test_admin_lists_do_not_grow_with_rows(
+    client, office, clerk, helpdesk, url_name, django_assert_max_num_queries
+):
+    client.force_login(helpdesk)
+    add_citizens(office, clerk, 3)
+    url = reverse(url_name)
+    client.get(url)
+    with django_assert_max_num_queries(14) as few:
+        client.get(url)
+    add_citizens(office, clerk, 12, start=3)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        client.get(url)
+
+
+def test_wizard_steps_use_few_queries(client, citizen, clerk, django_assert_max_num_queries):
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    with django_assert_max_num_queries(12):
+        open_link(client, issued.activation_link)
+    with django_assert_max_num_queries(8):
+        client.get(step_url("code"))
+    with django_assert_max_num_queries(16):
+        post_step(client, "code", {"activation_code": issued.formatted_code})
+    with django_assert_max_num_queries(10):
+        client.get(step_url("key"))
+    with django_assert_max_num_queries(12):
+        post_step(client, "key", {"kind": "email", "accept_terms": "on"})
+    with django_assert_max_num_queries(40):  # account, key, code, outbox, audit
+        post_step(
+            client,
+            "account",
+            {"username": "jan.peeters", "password": PASSWORD, "password_confirm": PASSWORD},
+        )
+    with django_assert_max_num_queries(12):
+        client.get(step_url("verify"))
+    with django_assert_max_num_queries(40):  # activate, complete, confirmation e-mail, audit
+        post_step(client, "verify", {"code": last_email_code()})
