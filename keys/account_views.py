@@ -255,6 +255,10 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
 def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(DigitalKey, pk=key_id, user=request.user, state=DigitalKey.State.ACTIVE)
     form = CurrentPasswordForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        refused = check_limits(request, [("reauth:user", request.user.pk)])
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
         try:
             selfservice.remove_key(request, request.user, key)
@@ -277,6 +281,10 @@ def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
 @sensitive_post_parameters("current_password", "password", "password_confirm")
 def change_password_view(request: HttpRequest) -> HttpResponse:
     form = NewPasswordForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        refused = check_limits(request, [("reauth:user", request.user.pk)])
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
         selfservice.change_password(request, request.user, form.cleaned_data["password"])
         update_session_auth_hash(request, request.user)

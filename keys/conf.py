@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "verify:key": (15, timedelta(minutes=10)),
         "resend:ip": (10, timedelta(minutes=10)),
         "signin:ip": (30, timedelta(minutes=10)),
+        "reauth:user": (10, timedelta(minutes=10)),
     },
     # Minimum age to be issued digital keys (SPEC §1).
     "MINIMUM_AGE_YEARS": 12,

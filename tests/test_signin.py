@@ -364,3 +364,16 @@ def test_sign_in_codes_and_notices_are_worded_for_sign_in_in_the_citizens_langua
     notice = mail.outbox[-1]
     assert notice.subject == "CSAM – Mijn digitale sleutels: beveiligingsmelding"
     assert "browser" in notice.body.lower()
+
+
+def test_password_checks_in_self_service_are_rate_limited(client, account, settings):
+    from keys.conf import DEFAULTS
+
+    sign_in(client, account)
+    settings.CSAM = {
+        "RATE_LIMITS": {**DEFAULTS["RATE_LIMITS"], "reauth:user": (2, timedelta(minutes=10))}
+    }
+    data = {"current_password": "guess", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+    assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 200
+    assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 200
+    assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 429
