@@ -6,6 +6,8 @@ README.md lists them all. The defaults are safe: ``DEBUG`` is off unless asked f
 """
 
 import os
+import secrets
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -31,9 +33,23 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 DEBUG = env_bool("DEBUG")
 
+# Commands that only generate or inspect code and files (a build step, a migrations check) run
+# without secrets; they get a throw-away key. Everything that serves requests or touches data
+# (runserver, gunicorn, migrate, issue_activation, check) needs the real SECRET_KEY.
+KEYLESS_COMMANDS = {
+    "makemigrations",
+    "showmigrations",
+    "makemessages",
+    "compilemessages",
+    "collectstatic",
+}
+_COMMAND = sys.argv[1] if len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") else ""
+
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
+    if _COMMAND in KEYLESS_COMMANDS:
+        SECRET_KEY = secrets.token_urlsafe(50)
+    elif not DEBUG:
         raise ImproperlyConfigured(
             "SECRET_KEY must be set when DEBUG is off (see the configuration table in README.md)."
         )

@@ -122,6 +122,14 @@ def test_non_utf8_bodies(citizen, clerk, raw):
     }
 
 
+def choose_username(client, issued, username: str, password: str):
+    """Go through the code and key steps and post ``username`` on the account step."""
+    post_step(client, "code", {"activation_code": issued.formatted_code})
+    post_step(client, "key", {"kind": "email", "accept_terms": "on"})
+    data = {"username": username, "password": password, "password_confirm": password}
+    return post_step(client, "account", data)
+
+
 LOOKALIKES = [
     "јаn.peeters",
     "JAN.PEETERS",
@@ -138,17 +146,7 @@ def test_lookalike_usernames_are_refused(client, citizen, clerk, django_user_mod
     django_user_model.objects.create_user("jan.peeters", "Other-Pass-1!")
     issued = issuance.issue_activation(citizen, issued_by=clerk)
     open_link(client, issued.activation_link)
-    post_step(client, "code", {"activation_code": issued.formatted_code})
-    post_step(client, "key", {"kind": "email", "accept_terms": "on"})
-    response = post_step(
-        client,
-        "account",
-        {
-            "username": username,
-            "password": "Correct-Horse-9x",
-            "password_confirm": "Correct-Horse-9x",
-        },
-    )
+    response = choose_username(client, issued, username, "Correct-Horse-9x")
     assert response.status_code == 200
     assert response.context["form"].errors["username"]
     assert User.objects.filter(is_staff=False).count() == 1
@@ -159,17 +157,7 @@ def test_lookalike_usernames_are_refused(client, citizen, clerk, django_user_mod
 @given(username=st.text(max_size=80))
 def test_any_username_is_refused_or_unique(citizen, clerk, username):
     client, issued = fresh_visit(citizen, clerk)
-    post_step(client, "code", {"activation_code": issued.formatted_code})
-    post_step(client, "key", {"kind": "email", "accept_terms": "on"})
-    response = post_step(
-        client,
-        "account",
-        {
-            "username": username,
-            "password": "Correct-Horse-9x!",
-            "password_confirm": "Correct-Horse-9x!",
-        },
-    )
+    response = choose_username(client, issued, username, "Correct-Horse-9x!")
     assert response.status_code in {200, 302}
     canonicals = list(User.objects.values_list("username_canonical", flat=True))
     assert len(canonicals) == len(set(canonicals))

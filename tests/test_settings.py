@@ -58,3 +58,14 @@ def test_email_host_switches_to_smtp():
     assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
     result = run_manage("shell", "--no-imports", "-c", code, **PRODUCTION)
     assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend"
+
+
+def test_build_commands_need_no_secret_but_serving_does():
+    result = run_manage(
+        "makemigrations", "--check", "--dry-run", DATABASE_URL=PRODUCTION["DATABASE_URL"]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+    result = run_manage("migrate", "--plan", DATABASE_URL=PRODUCTION["DATABASE_URL"])
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
