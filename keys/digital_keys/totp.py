@@ -9,7 +9,6 @@ is remembered and a code of that step or an earlier one is refused (no replay).
 from typing import Any
 
 import pyotp
-import segno
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -19,6 +18,7 @@ from keys import crypto
 from keys.conf import limits
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
 from keys.models import DigitalKey
+from keys.qr import otpauth_uri, qr_svg
 
 AUTHENTICATOR_APPS = [
     "Google Authenticator",
@@ -57,16 +57,19 @@ class TotpKind(KeyKind):
         return crypto.decrypt(key.secret_encrypted)
 
     def provisioning_uri(self, key: DigitalKey) -> str:
-        return _totp(self.secret(key)).provisioning_uri(
-            name=key.user.get_username(), issuer_name=limits.TOTP_ISSUER
+        return otpauth_uri(
+            self.secret(key),
+            account=key.user.get_username(),
+            issuer=limits.TOTP_ISSUER,
+            digits=limits.TOTP_DIGITS,
+            period=limits.TOTP_INTERVAL,
         )
 
     def setup_context(self, key: DigitalKey) -> dict[str, Any]:
         uri = self.provisioning_uri(key)
-        qr = segno.make(uri, error="m")
         return {
             "otpauth_uri": uri,
-            "qr_svg": qr.svg_inline(scale=4, border=2, dark="#000", light="#fff"),
+            "qr_svg": qr_svg(uri),
             "secret_grouped": group_secret(self.secret(key)),
             "authenticator_apps": AUTHENTICATOR_APPS,
         }

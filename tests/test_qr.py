@@ -1,0 +1,147 @@
+"""The QR code of the mobile app key: the otpauth:// URI it carries and the SVG that draws it.
+
+The SVG is drawn back to pixels here from its own path data and decoded with zxing-cpp, so the
+markup itself (not segno's PNG writer) is shown to hold the URI; the browser tests in
+``tests/browser/test_qr_scan.py`` then read it off real screenshots.
+"""
+
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pyotp
+import pytest
+import segno
+import zxingcpp
+from django.utils.safestring import SafeString
+from PIL import Image
+
+from keys import crypto
+from keys.digital_keys import get_kind
+from keys.models import User
+from keys.qr import QUIET_ZONE_MODULES, otpauth_uri, qr_svg
+from keys.services import activation as flow
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+PATH_COMMAND = re.compile(r"([MmHhVv])\s*(-?\d+(?:\.\d+)?)(?:[\s,]+(-?\d+(?:\.\d+)?))?")
+
+
+def rasterize(svg: str, pixels_per_module: int = 6) -> tuple[Image.Image, list[list[bool]]]:
+    """Draw segno's path (horizontal strokes 1 unit thick, M/m/h only) to a module grid."""
+    size = int(re.search(r'viewBox="0 0 (\d+) (\d+)"', svg).group(1))
+    grid = [[False] * size for _ in range(size)]
+    dark = re.search(r'<path[^>]*stroke="#000"[^>]*\sd="([^"]+)"', svg).group(1)
+    x = y = 0.0
+    for command, first, second in PATH_COMMAND.findall(dark):
+        if command == "M":
+            x, y = float(first), float(second)
+        elif command == "m":
+            x, y = x + float(first), y + float(second)
+        elif command == "h":
+            row = int(y - 0.5)
+            for column in range(int(x), int(x + float(first))):
+                grid[row][column] = True
+            x += float(first)
+        else:
+            raise AssertionError(f"unexpected path command {command}")
+    image = Image.new("L", (size, size), 255)
+    image.putdata([0 if cell else 255 for row in grid for cell in row])
+    return image.resize((size * pixels_per_module,) * 2, Image.Resampling.NEAREST), grid
+
+
+def decode(image: Image.Image) -> str:
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    assert len(results) == 1, results
+    return results[0].text
+
+
+@pytest.mark.parametrize(
+    ("issuer", "account"),
+    [
+        ("CSAM", "jan.peeters"),
+        ("Fédéral", "Müller"),
+        ("Fédéral", "Mu\u0308ller"),  # decomposed ü: written as NFC
+        ("BOSA/DTO: Mijn sleutels & co", "an.de-smet@example.be"),
+        ("Ελλάδα 100%", "δοκιμή_χρήστης"),
+        ("50+ 連邦", "user+tag"),
+    ],
+)
+def test_uri_is_ascii_and_round_trips(issuer, account):
+    uri = otpauth_uri(SECRET, account=account, issuer=issuer)
+    assert uri.isascii()
+    assert uri.startswith("otpauth://totp/")
+    assert " " not in uri
+    assert "+" not in uri  # '+' would turn into a space in some decoders
+    parts = urlsplit(uri)
+    label = parts.path.removeprefix("/")
+    assert label.count(":") == 1  # the only literal colon is the separator
+    expected_account = account.replace("u\u0308", "ü")
+    assert [unquote(part) for part in label.split(":")] == [issuer, expected_account]
+    assert parse_qs(parts.query) == {"secret": [SECRET], "issuer": [issuer]}
+    parsed = pyotp.parse_uri(uri)
+    assert (parsed.secret, parsed.issuer, parsed.name) == (SECRET, issuer, expected_account)
+    assert (parsed.digits, parsed.interval) == (6, 30)
+
+
+def test_accented_uri_is_percent_encoded_utf8():
+    uri = otpauth_uri(SECRET, account="Müller", issuer="Fédéral")
+    assert uri == (
+        f"otpauth://totp/F%C3%A9d%C3%A9ral:M%C3%BCller?secret={SECRET}&issuer=F%C3%A9d%C3%A9ral"
+    )
+
+
+def test_non_default_digits_and_period_are_written():
+    uri = otpauth_uri(SECRET, account="jan.peeters", issuer="CSAM", digits=8, period=60)
+    parsed = pyotp.parse_uri(uri)
+    assert (parsed.digits, parsed.interval) == (8, 60)
+    assert parsed.now() == pyotp.TOTP(SECRET, digits=8, interval=60).now()
+
+
+def test_svg_scales_and_carries_nothing_the_csp_blocks():
+    uri = otpauth_uri(SECRET, account="jan.peeters", issuer="CSAM")
+    svg = qr_svg(uri)
+    assert isinstance(svg, SafeString)
+    opening = re.match(r"<svg [^>]*>", svg).group(0)
+    size = segno.make(uri, error="m").symbol_size(scale=1, border=0)[0]
+    assert f'viewBox="0 0 {size + 8} {size + 8}"' in opening
+    assert 'shape-rendering="crispEdges"' in opening
+    assert 'class="qr-code"' in opening
+    assert not re.search(r"\s(width|height)=", opening)  # CSS decides the size
+    assert not re.search(r"\sstyle=", svg)
+    assert "<script" not in svg
+    assert "<style" not in svg
+
+
+@pytest.mark.parametrize(("issuer", "account"), [("CSAM", "jan.peeters"), ("Fédéral", "Müller")])
+def test_svg_decodes_back_to_the_uri_with_a_quiet_zone(issuer, account):
+    uri = otpauth_uri(SECRET, account=account, issuer=issuer)
+    image, grid = rasterize(qr_svg(uri))
+    assert decode(image) == uri
+    margin = QUIET_ZONE_MODULES
+    assert margin == 4
+    for index in range(margin):
+        assert not any(grid[index]) and not any(grid[-1 - index])
+        assert not any(row[index] for row in grid) and not any(row[-1 - index] for row in grid)
+    # the finder pattern starts right after the quiet zone
+    assert all(grid[margin][margin : margin + 7])
+
+
+@pytest.fixture
+def muller(citizen):
+    user = User.objects.create_user("Müller", "Correct-Horse-9x")
+    citizen.account = user
+    citizen.save()
+    return user
+
+
+@pytest.mark.django_db
+def test_setup_context_with_accented_issuer_and_username(muller, settings):
+    settings.CSAM = {"TOTP_ISSUER": "Fédéral"}
+    key = flow.enrol_key(muller, "totp", None)
+    context = get_kind("totp").setup_context(key)
+    secret = crypto.decrypt(key.secret_encrypted)
+    image, _grid = rasterize(context["qr_svg"])
+    decoded = decode(image)
+    assert decoded == context["otpauth_uri"]
+    parsed = pyotp.parse_uri(decoded)
+    assert (parsed.secret, parsed.issuer, parsed.name) == (secret, "Fédéral", "Müller")
+    assert context["secret_grouped"].replace(" ", "") == secret
