@@ -266,13 +266,45 @@ SECURE_CSP = {
 
 LOGIN_URL = "admin:login"
 
+# Every log goes to the console. The activation link's token never does: RedactLinkTokens
+# (keys/logging.py) rewrites /activeren/<token>/ to /activeren/[redacted]/ on the loggers that
+# log request paths (runserver's django.server, django.request) and on every handler. Django's
+# own handlers for the "django" logger are replaced (its records reach the root's console; there
+# is no ADMINS, so its mail_admins handler never sent anything). gunicorn: gunicorn.conf.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact_link_tokens": {"()": "keys.logging.RedactLinkTokens"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_link_tokens"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_link_tokens"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
+        "django": {"handlers": [], "level": "INFO", "filters": ["redact_link_tokens"]},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
+        "django.request": {"filters": ["redact_link_tokens"]},
         "django.db.backends": {"level": "WARNING"},
         "django.tasks": {"level": "WARNING"},
     },

@@ -1,0 +1,34 @@
+"""gunicorn settings: ``gunicorn -c csam_activation/gunicorn.conf.py csam_activation.wsgi``.
+
+The access log (on standard output unless ``--access-logfile`` says otherwise) and the error log
+never carry an activation link's token: the request line ``%(r)s``, the path ``%(U)s``, the
+referer and every other atom are redacted to ``/activeren/[redacted]/`` (``keys/logging.py``),
+also with a ``--log-config-dict`` of your own (the filter sits on gunicorn's loggers, not on a
+handler). Command-line options (``--bind``, ``--workers``, …) and ``GUNICORN_CMD_ARGS`` still
+apply on top of this file.
+"""
+
+import sys
+from pathlib import Path
+
+from gunicorn.glogging import Logger
+
+PROJECT = str(Path(__file__).resolve().parent.parent)
+if PROJECT not in sys.path:  # the project's modules, whatever the directory gunicorn starts in
+    sys.path.insert(0, PROJECT)
+
+from keys.logging import RedactLinkTokens  # noqa: E402
+
+
+class RedactingLogger(Logger):
+    """gunicorn's logger with the link-token filter on its access and error loggers."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(existing, RedactLinkTokens) for existing in log.filters):
+                log.addFilter(RedactLinkTokens())
+
+
+logger_class = RedactingLogger
+accesslog = "-"
