@@ -8,13 +8,21 @@ PY := .venv/bin/python
 MANAGE_DEV := DEBUG=true $(PY) manage.py
 PG_URL ?= postgres://postgres@127.0.0.1:5432/csam_activation
 
-.PHONY: help uv python install browser demo test test-postgres screenshots lint format audit clean
+.PHONY: help uv python install browser demo test test-postgres screenshots lint format audit bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-uv: ## install uv when it is missing
-	@command -v uv >/dev/null 2>&1 || { echo "Installing uv with pip"; python3 -m pip install --user --quiet uv; }
+# `command -v uv` is not enough: a pyenv shim named uv (uv installed for another Python version)
+# is found but fails with "pyenv: uv: command not found". So uv must actually run; otherwise it is
+# installed with pip into ~/.local/bin, which comes first on PATH above.
+uv: ## install uv when it is missing or does not run (e.g. a pyenv shim)
+	@if ! uv --version >/dev/null 2>&1; then \
+		echo "uv $$(command -v uv >/dev/null 2>&1 && echo 'does not run here' || echo 'is missing'): installing it with pip"; \
+		python3 -m pip install --user --quiet uv; \
+		hash -r; \
+		uv --version >/dev/null 2>&1 || { echo "uv still does not run after pip install --user uv (is $(HOME)/.local/bin its script directory?)"; exit 1; }; \
+	fi
 
 python: uv ## make sure a Python 3.12 interpreter is there (pyenv provides it on these machines)
 	@uv python find 3.12 >/dev/null 2>&1 || { command -v pyenv >/dev/null && pyenv install --skip-existing 3.12; }
