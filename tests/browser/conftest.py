@@ -80,3 +80,43 @@ def page(page):
 def site(live_server, settings):
     settings.SITE_URL = live_server.url
     return live_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_link_token_in_any_log(tmp_path_factory):
+    """Every log record of the browser session is written to a file, as the configured handlers
+    leave it (the capture handler comes after them on the root logger and on django.server); at
+    the end the file must hold neither a link token issued during the session nor any
+    ``/activeren/<token>`` that is not ``[redacted]`` (keys/logging.py)."""
+    import logging
+
+    from keys import tokens
+    from keys.logging import contains_link_token
+
+    log_file = tmp_path_factory.mktemp("browser-logs") / "session.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    loggers = [logging.getLogger(), logging.getLogger("django.server")]  # django.server does
+    # not propagate; every other logger reaches the root
+    issued: list[str] = []
+    generate = tokens.generate_link_token
+
+    def recording_generate() -> str:
+        token = generate()
+        issued.append(token)
+        return token
+
+    tokens.generate_link_token = recording_generate
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield log_file
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+        handler.close()
+        tokens.generate_link_token = generate
+    text = log_file.read_text(encoding="utf-8")
+    leaked = [token for token in issued if token in text]
+    assert not leaked, f"{len(leaked)} activation link token(s) in the logs: {log_file}"
+    assert not contains_link_token(text), f"an unredacted /activeren/ path in the logs: {log_file}"
