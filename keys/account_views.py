@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
+from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -24,20 +25,21 @@ from django.views.decorators.http import require_POST
 
 from keys import audit
 from keys.conf import limits
-from keys.digital_keys import KINDS, Outcome, get_kind
+from keys.digital_keys import KINDS, get_kind
 from keys.forms import (
+    AddKeyForm,
     CurrentPasswordForm,
-    KeyChoiceForm,
     KeyPickForm,
     NewPasswordForm,
-    PhoneForm,
+    PhoneChangeForm,
     SignInForm,
     VerifyForm,
 )
 from keys.models import AuditEvent, DigitalKey, User
+from keys.ratelimit import check_limits
 from keys.services import activation as flow
-from keys.services import selfservice, signin
-from keys.views import check_limits
+from keys.services import challenges, selfservice, signin
+from keys.services.challenges import Purpose
 
 PENDING = "csam_signin"
 LAST_SEEN = "csam_account_last_seen"
@@ -117,37 +119,33 @@ def signin_key_view(request: HttpRequest) -> HttpResponse:
     user, data = pending
     keys = list(user.digital_keys.filter(state=DigitalKey.State.ACTIVE).order_by("kind"))
     keys.sort(key=lambda k: list(KINDS).index(k.kind))
+    if not keys:
+        # The last key went away between the password and this step: start again.
+        request.session.pop(PENDING, None)
+        messages.error(request, _("There is no active digital key on this account any more."))
+        return redirect("keys:signin")
     form = KeyPickForm(request.POST or None, keys=keys, initial={"key": str(keys[0].pk)})
     if request.method == "POST" and form.is_valid():
         key = next(k for k in keys if str(k.pk) == form.cleaned_data["key"])
         data["key_id"] = key.pk
         request.session[PENDING] = data
-        kind = get_kind(key.kind)
-        if kind.delivers_codes and not kind.has_pending_challenge(key):
-            _report(request, kind.send_challenge(key, request=request, signin=True))
+        refused = _resend_limits(request, key, resend=False)
+        if refused:
+            return refused
+        challenges.start_verification(key, request, Purpose.SIGNIN)
         return redirect("keys:signin-code")
     return _form_page(request, "keys/account/signin_key.html", form=form)
 
 
-def _report(request: HttpRequest, result: Any, *, resend: bool = False) -> None:
-    if result.outcome == Outcome.OK and resend:
-        messages.success(request, _("A new code is on its way."))
-    elif result.outcome == Outcome.TOO_SOON:
-        messages.warning(
-            request,
-            _("You can ask for a new code in %(seconds)d seconds.")
-            % {"seconds": result.retry_after_seconds},
-        )
-    elif result.outcome == Outcome.TOO_MANY:
-        messages.warning(request, _("You asked for too many codes. Choose another digital key."))
-    elif result.outcome == Outcome.DELIVERY_FAILED:
-        messages.warning(
-            request,
-            _(
-                "We could not send the code right now. It may take a few minutes before it "
-                "arrives; you can also ask for a new code or choose another digital key."
-            ),
-        )
+def _resend_limits(
+    request: HttpRequest, key: DigitalKey, *, resend: bool = True
+) -> HttpResponse | None:
+    """The limits on asking a key for a code: per key always, per address for the explicit
+    "ask for a new code" (a first code after a choice is no reason to slow a shared address)."""
+    checks: list[tuple[str, object]] = [("resend:key", key.pk)]
+    if resend:
+        checks.insert(0, ("resend:ip", audit.client_ip(request)))
+    return check_limits(request, checks)
 
 
 @never_cache
@@ -161,15 +159,16 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
     key = get_object_or_404(DigitalKey, pk=data["key_id"], user=user, state=DigitalKey.State.ACTIVE)
     kind = get_kind(key.kind)
     if request.method == "POST" and "resend" in request.POST:
-        refused = check_limits(request, [("resend:ip", audit.client_ip(request))])
+        refused = _resend_limits(request, key)
         if refused:
             return refused
-        _report(request, kind.send_challenge(key, request=request, signin=True), resend=True)
+        challenges.start_verification(key, request, Purpose.SIGNIN, announce=True)
         return redirect("keys:signin-code")
     form = VerifyForm(
         request.POST or None,
         label=_("Security code"),
         check=partial(signin.check_key, request, user, key),
+        digits=kind.code_digits,
     )
     if request.method == "POST":
         refused = check_limits(
@@ -231,7 +230,11 @@ def citizen_required(view: Callable) -> Callable:
 def my_keys_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     keys = list(
-        user.digital_keys.exclude(state=DigitalKey.State.PENDING).order_by("-state", "created_at")
+        user.digital_keys.exclude(state=DigitalKey.State.PENDING).order_by(
+            Case(When(state=DigitalKey.State.ACTIVE, then=0), default=1),
+            "created_at",
+            "pk",
+        )
     )
     active = [k for k in keys if k.state == DigitalKey.State.ACTIVE]
     events = AuditEvent.objects.filter(actor=user, action__in=ACTIVITY).order_by(
@@ -294,8 +297,10 @@ def change_password_view(request: HttpRequest) -> HttpResponse:
 
 
 @citizen_required
+@sensitive_post_parameters("current_password")
 def add_key_view(request: HttpRequest) -> HttpResponse:
-    """Activate another key: the wizard's key choice, without the paper code."""
+    """Activate another key: the wizard's key choice, without the paper code but with the
+    password, since a new way to sign in is added."""
     active = set(
         request.user.digital_keys.filter(state=DigitalKey.State.ACTIVE).values_list(
             "kind", flat=True
@@ -303,15 +308,25 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
     )
     if len(active) >= len(KINDS):
         return redirect("keys:my-keys")
-    form = KeyChoiceForm(request.POST or None, excluded_kinds=tuple(active))
+    form = AddKeyForm(
+        request.POST or None,
+        excluded_kinds=tuple(active),
+        citizen=request.user.citizen,
+        user=request.user,
+    )
+    if request.method == "POST":
+        refused = check_limits(request, [("reauth:user", request.user.pk)])
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
         key = flow.enrol_key(
             request.user, form.cleaned_data["kind"], None, phone=form.cleaned_data["phone"]
         )
         request.session[ADDING] = key.pk
-        kind = get_kind(key.kind)
-        if kind.delivers_codes and not kind.has_pending_challenge(key):
-            _report(request, kind.send_challenge(key, request=request))
+        refused = _resend_limits(request, key, resend=False)
+        if refused:
+            return refused
+        challenges.start_verification(key, request, announce=key.codes.exists())
         return redirect("keys:add-key-verify")
     return render(
         request,
@@ -330,12 +345,16 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
         return redirect("keys:my-keys")
     kind = get_kind(key.kind)
     if request.method == "POST" and "resend" in request.POST:
-        _report(request, kind.send_challenge(key, request=request), resend=True)
+        refused = _resend_limits(request, key)
+        if refused:
+            return refused
+        challenges.start_verification(key, request, announce=True)
         return redirect("keys:add-key-verify")
     form = VerifyForm(
         request.POST or None,
         label=kind.code_label,
         check=partial(flow.confirm_key, key, request=request),
+        digits=kind.code_digits,
     )
     if request.method == "POST":
         refused = check_limits(
@@ -357,16 +376,23 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
 
 
 @citizen_required
+@sensitive_post_parameters("current_password")
 def change_phone_view(request: HttpRequest) -> HttpResponse:
+    """A new mobile number for the SMS key: the password first, then a code to the new number."""
     if not request.user.digital_keys.filter(kind="sms", state=DigitalKey.State.ACTIVE).exists():
         return redirect("keys:my-keys")
-    form = PhoneForm(request.POST or None)
+    form = PhoneChangeForm(request.POST or None, user=request.user)
+    if request.method == "POST":
+        refused = check_limits(request, [("reauth:user", request.user.pk)])
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
         pending = selfservice.start_phone_change(request.user, form.cleaned_data["phone"])
         request.session[PHONE] = pending.pk
-        kind = get_kind("sms")
-        if not kind.has_pending_challenge(pending):
-            _report(request, kind.send_challenge(pending, request=request))
+        refused = _resend_limits(request, pending, resend=False)
+        if refused:
+            return refused
+        challenges.start_verification(pending, request, announce=pending.codes.exists())
         return redirect("keys:change-phone-verify")
     return render(request, "keys/account/change_phone.html", {"form": form})
 

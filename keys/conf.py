@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "TOTP_INTERVAL": 30,
     "TOTP_VALID_WINDOW": 1,
     "TOTP_ISSUER": "CSAM",
+    # Wrong app codes: OTP_MAX_ATTEMPTS in a row pause the key for this long (django-otp's
+    # throttling, made to match the e-mail and SMS codes' limit).
+    "TOTP_LOCKOUT": timedelta(minutes=15),
     # Deliveries (e-mail, SMS): retried with exponential backoff while the service is down.
     "DELIVERY_MAX_ATTEMPTS": 10,
     "DELIVERY_BACKOFF_BASE": timedelta(seconds=30),
@@ -51,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "verify:ip": (30, timedelta(minutes=10)),
         "verify:key": (15, timedelta(minutes=10)),
         "resend:ip": (10, timedelta(minutes=10)),
+        "resend:key": (10, timedelta(minutes=10)),
         "signin:ip": (30, timedelta(minutes=10)),
         "reauth:user": (10, timedelta(minutes=10)),
     },

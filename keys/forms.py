@@ -17,10 +17,11 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from keys import tokens
 from keys.conf import limits
-from keys.digital_keys import KINDS, Outcome, VerifyResult
+from keys.digital_keys import KINDS, VerifyResult
 from keys.models import Citizen, User
 from keys.phones import format_mobile_number, normalize_mobile_number
 from keys.services.activation import CodeOutcome, CodeResult
+from keys.services.challenges import verify_error
 from keys.validators import UsernameValidator, canonical_username
 
 CODE_INPUT_ATTRS = {
@@ -114,16 +115,31 @@ class KeyChoiceForm(forms.Form):
     )
 
     def __init__(
-        self, *args: object, excluded_kinds: tuple[str, ...] = (), **kwargs: object
+        self,
+        *args: object,
+        excluded_kinds: tuple[str, ...] = (),
+        citizen: Citizen | None = None,
+        **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.citizen = citizen
         self.fields["kind"].choices = [
             (kind.kind, kind.label) for kind in KINDS.values() if kind.kind not in excluded_kinds
         ]
 
+    @property
+    def kind_options(self) -> list[tuple[object, str, bool]]:
+        """Each radio with its kind's help line and whether it asks for a mobile number."""
+        options = []
+        for radio in self["kind"]:
+            kind = KINDS[radio.data["value"]]
+            options.append((radio, kind.choice_help(self.citizen), kind.needs_phone))
+        return options
+
     def clean(self) -> dict:
         data = super().clean()
-        if data.get("kind") == "sms":
+        kind = KINDS.get(data.get("kind") or "")
+        if kind is not None and kind.needs_phone:
             phone = (data.get("phone") or "").strip()
             if not phone:
                 self.add_error("phone", _("Enter the mobile number that should receive the SMS."))
@@ -224,16 +240,18 @@ class VerifyForm(forms.Form):
         *args: object,
         label: str | None = None,
         check: Callable[[str], VerifyResult] | None = None,
+        digits: int | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
         if label:
             self.fields["code"].label = label
         self.check = check
+        self.digits = digits or limits.OTP_DIGITS
 
     def clean_code(self) -> str:
         code = "".join(self.cleaned_data["code"].split())
-        digits = limits.OTP_DIGITS
+        digits = self.digits
         if not (code.isascii() and code.isdigit() and len(code) == digits):
             raise ValidationError(
                 _("Enter the %(digits)d digits of the code.") % {"digits": digits}, code="format"
@@ -243,24 +261,7 @@ class VerifyForm(forms.Form):
         result = self.check(code)
         if result.ok:
             return ""
-        messages = {
-            Outcome.WRONG: ngettext(
-                "This code is not correct. You have %(count)d more attempt.",
-                "This code is not correct. You have %(count)d more attempts.",
-                result.remaining_attempts or 0,
-            )
-            % {"count": result.remaining_attempts or 0},
-            Outcome.EXHAUSTED: _("Too many wrong tries for this code. Ask for a new code."),
-            Outcome.EXPIRED: _("This code has expired. Ask for a new code."),
-            Outcome.NO_CODE: _("There is no valid code for this key. Ask for a new code."),
-            Outcome.REPLAY: _(
-                "This code was already used. Wait until your app shows a new code and type "
-                "that one."
-            ),
-        }
-        raise ValidationError(
-            messages.get(result.outcome, _("This code is not correct.")), code=str(result.outcome)
-        )
+        raise ValidationError(verify_error(result), code=str(result.outcome))
 
 
 class ActivatedForm(forms.Form):
@@ -337,6 +338,19 @@ class NewPasswordForm(CurrentPasswordForm):
         return data
 
 
+class AddKeyForm(KeyChoiceForm):
+    """Another key from "Mijn digitale sleutels": a new way to sign in, so the password first."""
+
+    current_password = CurrentPasswordForm.base_fields["current_password"]
+    field_order = ["current_password", "kind", "phone", "accept_terms"]
+
+    def __init__(self, *args: object, user: User | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    clean_current_password = CurrentPasswordForm.clean_current_password
+
+
 class PhoneForm(forms.Form):
     phone = forms.CharField(
         label=gettext_lazy("Mobile number"),
@@ -347,3 +361,16 @@ class PhoneForm(forms.Form):
 
     def clean_phone(self) -> str:
         return normalize_mobile_number(self.cleaned_data["phone"])
+
+
+class PhoneChangeForm(PhoneForm):
+    """A new mobile number changes a way to sign in: the password first."""
+
+    current_password = CurrentPasswordForm.base_fields["current_password"]
+    field_order = ["current_password", "phone"]
+
+    def __init__(self, *args: object, user: User | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    clean_current_password = CurrentPasswordForm.clean_current_password

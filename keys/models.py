@@ -365,6 +365,12 @@ class DigitalKey(models.Model):
     email = models.EmailField(_("e-mail address"), blank=True)
     secret_encrypted = models.TextField(blank=True, editable=False)
     last_totp_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    # Wrong codes typed for a key whose codes are not sent (the app): counted like the wrong
+    # tries of a sent code, and the key is paused for ``TOTP_LOCKOUT`` at the limit.
+    failed_attempts = models.PositiveSmallIntegerField(
+        _("wrong codes in a row"), default=0, editable=False
+    )
+    locked_until = models.DateTimeField(_("paused until"), null=True, blank=True, editable=False)
     activation = models.ForeignKey(
         Activation,
         verbose_name=_("activation"),
@@ -398,8 +404,9 @@ class OneTimeCode(models.Model):
     """A registration code sent by e-mail or SMS to prove a digital key (SPEC §3).
 
     Only a keyed hash of the code is stored. A code is valid ``OTP_TTL``, allows
-    ``OTP_MAX_ATTEMPTS`` wrong tries, and is consumed by its first correct use; only the newest
-    code of a key counts.
+    ``OTP_MAX_ATTEMPTS`` wrong tries, and is consumed by its first correct use. Only the newest
+    code of a key counts: sending a new code marks every older unused one as consumed, so an old
+    code can never come back once the newest is used.
     """
 
     key = models.ForeignKey(DigitalKey, on_delete=models.CASCADE, related_name="codes")
@@ -435,6 +442,24 @@ class SignInAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username_canonical} {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SignInGuard(models.Model):
+    """One row per canonical username, locked while a sign-in try is counted.
+
+    Taking this row's lock before reading the failures and recording the try (as a failure until
+    proven otherwise) makes the count atomic: parallel guesses, from as many addresses as an
+    attacker likes, are serialised here and cannot get past ``SIGNIN_MAX_FAILURES``.
+    """
+
+    username_canonical = models.CharField(max_length=256, unique=True)
+
+    class Meta:
+        verbose_name = _("sign-in guard")
+        verbose_name_plural = _("sign-in guards")
+
+    def __str__(self) -> str:
+        return self.username_canonical
 
 
 class KnownBrowser(models.Model):

@@ -2,7 +2,8 @@
 
 Fixed windows counted in the cache (Redis through ``REDIS_URL`` in production, so every
 worker process shares the counts; process memory in development). The table is
-``limits.RATE_LIMITS``: ``name -> (requests, window)``.
+``limits.RATE_LIMITS``: ``name -> (requests, window)``; views call :func:`check_limits` with
+the limits that apply and get the refusal page back when one is exceeded.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ import hashlib
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from keys.conf import limits
+
+if TYPE_CHECKING:
+    from keys.models import Activation
 
 
 @dataclass(frozen=True)
@@ -41,3 +48,35 @@ def hit(name: str, identity: object) -> RateResult:
         return RateResult(True)
     retry_after = math.ceil((window_index + 1) * seconds - now)
     return RateResult(False, max(1, retry_after))
+
+
+def _refuse(
+    request: HttpRequest, result: RateResult, scope: str, activation: Activation | None
+) -> HttpResponse:
+    from keys import audit
+    from keys.models import AuditEvent
+
+    audit.record(
+        AuditEvent.Action.RATE_LIMITED,
+        request=request,
+        activation=activation,
+        scope=scope,
+    )
+    minutes = max(1, (result.retry_after_seconds + 59) // 60)
+    response = render(request, "keys/rate_limited.html", {"minutes": minutes}, status=429)
+    response["Retry-After"] = str(result.retry_after_seconds)
+    return response
+
+
+def check_limits(
+    request: HttpRequest,
+    checks: list[tuple[str, object]],
+    activation: Activation | None = None,
+) -> HttpResponse | None:
+    """Count this request against each ``(limit, identity)``; a 429 page (audited, with
+    ``Retry-After``) when one is exceeded, ``None`` when the request may go on."""
+    for name, identity in checks:
+        result = hit(name, identity)
+        if not result.allowed:
+            return _refuse(request, result, name, activation)
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from django.contrib import messages
+from django.contrib.auth import login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -25,7 +25,7 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from keys import audit, ratelimit
 from keys.conf import limits
-from keys.digital_keys import KINDS, Outcome, get_kind
+from keys.digital_keys import KINDS, get_kind
 from keys.forms import (
     AccountForm,
     ActivatedForm,
@@ -36,8 +36,9 @@ from keys.forms import (
 )
 from keys.models import Activation, AuditEvent, DigitalKey
 from keys.services import activation as flow
-from keys.services import selfservice
+from keys.services import challenges, selfservice
 
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SESSION_KEY = "csam_wizard"
 DONE_SESSION_KEY = "csam_done"
 
@@ -99,32 +100,6 @@ class WizardSession:
         self.update(last_seen=timezone.now().timestamp())
 
 
-def _rate_limited(
-    request: HttpRequest, result: ratelimit.RateResult, scope: str, activation: Activation | None
-) -> HttpResponse:
-    audit.record(
-        AuditEvent.Action.RATE_LIMITED,
-        request=request,
-        activation=activation,
-        scope=scope,
-    )
-    minutes = max(1, (result.retry_after_seconds + 59) // 60)
-    response = render(request, "keys/rate_limited.html", {"minutes": minutes}, status=429)
-    response["Retry-After"] = str(result.retry_after_seconds)
-    return response
-
-
-def check_limits(
-    request: HttpRequest, checks: list[tuple[str, object]], activation: Activation | None = None
-) -> HttpResponse | None:
-    """Count this request against each ``(limit, identity)``; a response when one is exceeded."""
-    for name, identity in checks:
-        result = ratelimit.hit(name, identity)
-        if not result.allowed:
-            return _rate_limited(request, result, name, activation)
-    return None
-
-
 def _link_error(request: HttpRequest, status: str, activation: Activation | None) -> HttpResponse:
     http_status = {"unknown": 404, "locked": 403}.get(status, 410)
     return render(
@@ -142,7 +117,7 @@ def activation_link(request: HttpRequest, token: str) -> HttpResponse:
     The token leaves the URL at once (a redirect), so it never reaches a Referer header or the
     browser history of later pages.
     """
-    refused = check_limits(request, [("link:ip", audit.client_ip(request))])
+    refused = ratelimit.check_limits(request, [("link:ip", audit.client_ip(request))])
     if refused:
         return refused
     activation = flow.find_by_token(token)
@@ -159,6 +134,15 @@ def activation_link(request: HttpRequest, token: str) -> HttpResponse:
     WizardSession.bind(request, activation)
     flow.open_link(activation, request)
     return redirect("keys:wizard-step", step="code")
+
+
+def _signed_in_as(request: HttpRequest, activation: Activation) -> bool:
+    user = request.user
+    return (
+        user.is_authenticated
+        and activation.citizen.account_id is not None
+        and user.pk == activation.citizen.account_id
+    )
 
 
 def needs_account(wizard: ActivationWizard) -> bool:
@@ -217,8 +201,11 @@ class ActivationWizard(NamedUrlSessionWizardView):
             .first()
         )
         status = flow.link_status(activation, request)
-        in_progress = activation is not None and activation.state == Activation.State.COMPLETED
-        if status != flow.LinkStatus.VALID and not in_progress:
+        if status == flow.LinkStatus.COMPLETED and _signed_in_as(request, activation):
+            # The session that completed the activation was signed in then: it may activate
+            # another key, as the seed's "Een andere digitale sleutel activeren" offers.
+            status = flow.LinkStatus.VALID
+        if status != flow.LinkStatus.VALID:
             request.session.flush()
             return _link_error(request, status, activation)
         self.activation = activation
@@ -300,7 +287,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
             checks = [("verify:ip", ip), ("verify:key", self.ws["key_id"] or self.activation.pk)]
         else:
             return None
-        return check_limits(self.request, checks, self.activation)
+        return ratelimit.check_limits(self.request, checks, self.activation)
 
     # --- what each step does once posted -------------------------------------------------
 
@@ -341,6 +328,15 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return self._go("verify")
 
     def _after_verify(self, form: VerifyForm) -> HttpResponse:
+        self.activation.refresh_from_db()
+        if self.activation.state == Activation.State.COMPLETED and not _signed_in_as(
+            self.request, self.activation
+        ):
+            # The first key completes the activation: from now on its link and code are dead,
+            # and only this session, signed in as the citizen who just proved password and key,
+            # may activate another key. It ends with the wizard (automatic sign-out).
+            self.citizen.refresh_from_db()
+            login(self.request, self.citizen.account, backend=MODEL_BACKEND)
         kinds = [k for k in self.ws["activated_kinds"] if k != self.ws["kind"]]
         self.ws.update(activated_kinds=[*kinds, self.ws["kind"]])
         return self._go("activated")
@@ -363,46 +359,20 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return key
 
     def _enter_verification(self) -> None:
-        """Enrol the chosen key and send its first code, unless a valid one is on its way."""
+        """Enrol the chosen key and send it a fresh code.
+
+        Choosing a key again after "Annuleren" sends a new code, as the seed promises ("druk op
+        'Annuleren' en vraag een nieuwe code aan"); within the cooldown the page says how many
+        seconds to wait, and the old code stays valid meanwhile.
+        """
         key = self._ensure_key()
-        kind = get_kind(key.kind)
-        if kind.delivers_codes and not kind.has_pending_challenge(key):
-            self._report_challenge(kind.send_challenge(key, request=self.request), first=True)
+        had_code = key.codes.exists()
+        challenges.start_verification(key, self.request, announce=had_code)
 
     def _resend(self) -> HttpResponse:
         key = self._ensure_key()
-        kind = get_kind(key.kind)
-        if kind.delivers_codes:
-            self._report_challenge(kind.send_challenge(key, request=self.request), first=False)
+        challenges.start_verification(key, self.request, announce=True)
         return self._go("verify")
-
-    def _report_challenge(self, result: Any, *, first: bool) -> None:
-        if result.outcome == Outcome.OK:
-            if not first:
-                messages.success(self.request, _("A new code is on its way."))
-        elif result.outcome == Outcome.TOO_SOON:
-            messages.warning(
-                self.request,
-                _("You can ask for a new code in %(seconds)d seconds.")
-                % {"seconds": result.retry_after_seconds},
-            )
-        elif result.outcome == Outcome.TOO_MANY:
-            messages.warning(
-                self.request,
-                _(
-                    "You asked for too many codes. You can ask again in %(minutes)d minutes, or "
-                    "choose another digital key."
-                )
-                % {"minutes": max(1, (result.retry_after_seconds + 59) // 60)},
-            )
-        else:
-            messages.warning(
-                self.request,
-                _(
-                    "We could not send the code right now. It may take a few minutes before it "
-                    "arrives; you can also ask for a new code or choose another digital key."
-                ),
-            )
 
     def _remaining_kinds(self) -> list[str]:
         active = self._active_kinds()
@@ -448,15 +418,17 @@ class ActivationWizard(NamedUrlSessionWizardView):
                 "verified": bool(self.ws["code_verified"]),
             }
         if step == "key":
-            return {"excluded_kinds": tuple(self._active_kinds())}
+            return {"excluded_kinds": tuple(self._active_kinds()), "citizen": self.citizen}
         if step == "account":
             return {"citizen": self.citizen, "existing": self.citizen.account}
         if step == "verify":
             key = self._key()
             if key is None:
                 return {}
+            kind = get_kind(key.kind)
             return {
-                "label": get_kind(key.kind).code_label,
+                "label": kind.code_label,
+                "digits": kind.code_digits,
                 "check": partial(flow.confirm_key, key, request=self.request),
             }
         return {}

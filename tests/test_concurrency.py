@@ -152,3 +152,44 @@ def test_concurrent_wrong_key_codes_cannot_pass_the_limit(issued):
     race(lambda i: implementation.verify(key, wrong), 10)
     assert key.codes.get().failed_attempts == 5
     assert implementation.verify(key, right).outcome == Outcome.EXHAUSTED
+
+
+def test_parallel_password_guesses_from_many_addresses_cannot_pass_the_lockout(issued):
+    """Each guess runs argon2 (tens of ms): read-then-write counting let all of them through."""
+    from keys.models import AuditEvent
+    from keys.services import signin
+
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    key = flow.enrol_key(user, "email", issued.activation)
+    type(key).objects.filter(pk=key.pk).update(state="active")
+
+    def guess(i):
+        guesser = RequestFactory().post("/", REMOTE_ADDR=f"198.51.100.{i + 1}")
+        return signin.check_password(guesser, "jan.peeters", f"Wrong-Guess-{i}!")
+
+    outcomes = Counter(result.outcome for result in race(guess, 12))
+    checked = AuditEvent.objects.filter(action=AuditEvent.Action.SIGNIN_FAILED).count()
+    assert checked == 5, outcomes
+    assert outcomes[signin.SignInOutcome.OK] == 0
+    assert outcomes[signin.SignInOutcome.LOCKED] >= 12 - 5
+    # Even the right password waits out the lockout now.
+    right = signin.check_password(request(), "jan.peeters", "Correct-Horse-9x")
+    assert right.outcome == signin.SignInOutcome.LOCKED
+
+
+def test_parallel_wrong_app_codes_cannot_pass_the_limit(issued):
+    import pyotp
+
+    from keys import crypto
+
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    key = flow.enrol_key(user, "totp", issued.activation)
+    totp = pyotp.TOTP(crypto.decrypt(key.secret_encrypted))
+    import time
+
+    window = {totp.at(time.time() + 30 * i) for i in (-1, 0, 1)}
+    wrong = next(f"{n:06d}" for n in range(10**6) if f"{n:06d}" not in window)
+    outcomes = Counter(r.outcome for r in race(lambda i: get_kind("totp").verify(key, wrong), 10))
+    assert outcomes[Outcome.WRONG] == 4
+    assert outcomes[Outcome.LOCKED] == 6
+    assert get_kind("totp").verify(key, totp.now()).outcome == Outcome.LOCKED

@@ -68,5 +68,6 @@ def test_wizard_steps_use_few_queries(client, citizen, clerk, django_assert_max_
         )
     with django_assert_max_num_queries(12):
         client.get(step_url("verify"))
-    with django_assert_max_num_queries(40):  # activate, complete, confirmation e-mail, audit
+    # activate, complete, confirmation e-mail, audit, sign the completing session in
+    with django_assert_max_num_queries(44):
         post_step(client, "verify", {"code": last_email_code()})

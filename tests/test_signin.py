@@ -278,7 +278,8 @@ class TestSelfService:
 
     def test_activate_another_key_without_the_paper_code(self, signed_in, account):
         response = signed_in.post(
-            "/nl/mijn-sleutels/toevoegen/", {"kind": "totp", "accept_terms": "on"}
+            "/nl/mijn-sleutels/toevoegen/",
+            {"kind": "totp", "accept_terms": "on", "current_password": PASSWORD},
         )
         assert response["Location"] == "/nl/mijn-sleutels/toevoegen/code/"
         page = signed_in.get(response["Location"]).content.decode()
@@ -294,7 +295,10 @@ class TestSelfService:
 
     def test_change_the_mobile_number_with_a_new_code(self, signed_in, account):
         old = add_key(account, "sms")
-        response = signed_in.post("/nl/mijn-sleutels/gsm-nummer/", {"phone": "0476 11 22 33"})
+        response = signed_in.post(
+            "/nl/mijn-sleutels/gsm-nummer/",
+            {"phone": "0476 11 22 33", "current_password": PASSWORD},
+        )
         assert response["Location"] == "/nl/mijn-sleutels/gsm-nummer/code/"
         assert sms.outbox[-1].to == "+32476112233"
         old.refresh_from_db()

@@ -211,21 +211,7 @@ def test_dutch_email_step_keeps_the_seeds_sentences(client, at_verify_email):
     assert "Registratiecode *" in texts  # the field's label
 
 
-ENGLISH_MSGID_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the English msgid still says 'containing an activation code': the sentence moved to "
-        "templates/keys/digital_keys/email.html (another change in progress); it becomes "
-        "'You have received an e-mail from “CSAM My Digital Keys” containing a registration "
-        "code. The e-mail was sent to {{ target }}.' (the nl, fr and de translations of the "
-        "current msgid already say so)"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "at_key", ["fr", "de", pytest.param("en", marks=ENGLISH_MSGID_PENDING)], indirect=True
-)
+@pytest.mark.parametrize("at_key", ["fr", "de", "en"], indirect=True)
 def test_email_step_calls_the_mailed_code_a_registration_code(client, at_verify_email):
     language = at_verify_email
     page = normalize(intro_of(client.get(step_url("verify", language)).content.decode()))

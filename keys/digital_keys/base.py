@@ -12,6 +12,7 @@ Verification always runs in ``transaction.atomic()`` with the key row locked
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,12 +42,14 @@ class Outcome(StrEnum):
     TOO_SOON = "too_soon"
     TOO_MANY = "too_many"
     DELIVERY_FAILED = "delivery_failed"
+    LOCKED = "locked"
 
 
 @dataclass(frozen=True)
 class VerifyResult:
     outcome: Outcome
     remaining_attempts: int | None = None
+    retry_after_seconds: int = 0
 
     @property
     def ok(self) -> bool:
@@ -64,7 +67,13 @@ class ChallengeResult:
 
 
 class KeyKind:
-    """What every kind of digital key provides."""
+    """What every kind of digital key provides.
+
+    Everything that differs between kinds lives on the kind: its names, whether it needs a mobile
+    number, where its codes go (``target_fields``), how long its codes are (``code_digits``), the
+    help text of its choice and the template with its instructions. Views, forms and templates
+    ask the kind, so a new kind is one module, one template and one line in the registry.
+    """
 
     kind: str
     label: Promise
@@ -72,6 +81,21 @@ class KeyKind:
     activated_title: Promise
     activated_text: Promise
     delivers_codes: bool = False
+    needs_phone: bool = False
+    instructions_template: str = ""
+
+    @property
+    def code_digits(self) -> int:
+        """How many digits a code of this kind has."""
+        return limits.OTP_DIGITS
+
+    def choice_help(self, citizen: Any) -> str:
+        """The line under the kind's choice on the key-choice page."""
+        return ""
+
+    def target_fields(self, citizen: Any, phone: str = "") -> dict[str, str]:
+        """The fields of a new key of this kind that say where its codes go."""
+        return {}
 
     def enrol(self, key: DigitalKey) -> None:
         """Prepare a new, pending key (generate a secret, say). Must be idempotent."""
@@ -148,11 +172,11 @@ class DeliveredCodeKind(KeyKind):
             recent = [sent for sent, _used in recent]
             if latest is not None and now - latest < limits.OTP_RESEND_COOLDOWN:
                 wait = limits.OTP_RESEND_COOLDOWN - (now - latest)
-                result = ChallengeResult(Outcome.TOO_SOON, int(wait.total_seconds()) + 1)
+                result = ChallengeResult(Outcome.TOO_SOON, math.ceil(wait.total_seconds()))
             elif len(recent) >= limits.OTP_MAX_PER_HOUR:
                 oldest = min(recent)
                 wait = timedelta(hours=1) - (now - oldest)
-                result = ChallengeResult(Outcome.TOO_MANY, int(wait.total_seconds()) + 1)
+                result = ChallengeResult(Outcome.TOO_MANY, math.ceil(wait.total_seconds()))
             else:
                 result = None
             if result is not None:
@@ -165,7 +189,11 @@ class DeliveredCodeKind(KeyKind):
                     reason=str(result.outcome),
                 )
                 return result
-            code = f"{secrets.randbelow(10**limits.OTP_DIGITS):0{limits.OTP_DIGITS}d}"
+            digits = self.code_digits
+            code = f"{secrets.randbelow(10**digits):0{digits}d}"
+            # Only the newest code counts: every older unused code dies now, so none can come
+            # back to life once the newest is used, and none is delivered late.
+            key.codes.filter(consumed_at__isnull=True).update(consumed_at=now)
             challenge = OneTimeCode.objects.create(
                 key=key,
                 code_hash=_hash_code(key, code),

@@ -1,5 +1,7 @@
 """Beveiligingscode via e-mail: a 6-digit code mailed from "CSAM My Digital Keys"."""
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 
 from keys.conf import limits
@@ -25,6 +27,14 @@ class EmailKind(DeliveredCodeKind):
         "online government (*) with your username + password and the security code you "
         "receive by e-mail."
     )
+    instructions_template = "keys/digital_keys/email.html"
+
+    def choice_help(self, citizen: Any) -> str:
+        email = getattr(citizen, "email", "")
+        return _("You receive a code by e-mail at %(email)s.") % {"email": email}
+
+    def target_fields(self, citizen: Any, phone: str = "") -> dict[str, str]:
+        return {"email": getattr(citizen, "email", "")}
 
     def deliver(
         self, key: DigitalKey, code: str, challenge: OneTimeCode, *, signin: bool = False

@@ -1,5 +1,7 @@
 """SMS: a 6-digit code sent to the GSM-nummer through the SMS backend."""
 
+from typing import Any
+
 from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +38,14 @@ class SmsKind(DeliveredCodeKind):
         "online government (*) with your username + password and the security code you "
         "receive by SMS."
     )
+    instructions_template = "keys/digital_keys/sms.html"
+    needs_phone = True
+
+    def choice_help(self, citizen: Any) -> str:
+        return str(_("You receive a code by text message on your mobile phone."))
+
+    def target_fields(self, citizen: Any, phone: str = "") -> dict[str, str]:
+        return {"phone": phone}
 
     def deliver(
         self, key: DigitalKey, code: str, challenge: OneTimeCode, *, signin: bool = False

@@ -6,6 +6,7 @@ grouped text and as an ``otpauth://`` link. A time step is accepted once: the la
 is remembered and a code of that step or an earlier one is refused (no replay).
 """
 
+import math
 from typing import Any
 
 import pyotp
@@ -46,6 +47,19 @@ class TotpKind(KeyKind):
         "Your mobile app was activated successfully. From now on you can sign in to the online "
         "government (*) with your username + password and the security code your app shows."
     )
+    instructions_template = "keys/digital_keys/totp.html"
+
+    @property
+    def code_digits(self) -> int:
+        return limits.TOTP_DIGITS
+
+    def choice_help(self, citizen: Any) -> str:
+        return str(
+            _(
+                "The most secure: an authenticator app on your smartphone shows a new code every "
+                "30 seconds."
+            )
+        )
 
     def enrol(self, key: DigitalKey) -> None:
         if key.secret_encrypted:
@@ -77,10 +91,17 @@ class TotpKind(KeyKind):
     def verify(
         self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
     ) -> VerifyResult:
+        """Check an app code: once per time step, and ``OTP_MAX_ATTEMPTS`` wrong codes in a row
+        pause the key for ``TOTP_LOCKOUT`` (even the right code is refused meanwhile), as a
+        sent code stops after as many wrong tries."""
+        now = timezone.now()
         with transaction.atomic():
             locked = DigitalKey.objects.select_for_update().get(pk=key.pk)
+            if locked.locked_until is not None and locked.locked_until > now:
+                wait = math.ceil((locked.locked_until - now).total_seconds())
+                return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=wait)
             totp = _totp(self.secret(locked))
-            current_step = totp.timecode(timezone.now())
+            current_step = totp.timecode(now)
             window = limits.TOTP_VALID_WINDOW
             for offset in range(-window, window + 1):
                 step = current_step + offset
@@ -88,7 +109,20 @@ class TotpKind(KeyKind):
                     if locked.last_totp_step is not None and step <= locked.last_totp_step:
                         return VerifyResult(Outcome.REPLAY)
                     locked.last_totp_step = step
-                    locked.save(update_fields=["last_totp_step"])
+                    locked.failed_attempts = 0
+                    locked.locked_until = None
+                    locked.save(update_fields=["last_totp_step", "failed_attempts", "locked_until"])
                     key.last_totp_step = step
+                    key.failed_attempts = 0
+                    key.locked_until = None
                     return VerifyResult(Outcome.OK)
-            return VerifyResult(Outcome.WRONG)
+            locked.failed_attempts += 1
+            remaining = limits.OTP_MAX_ATTEMPTS - locked.failed_attempts
+            if remaining <= 0:
+                locked.failed_attempts = 0
+                locked.locked_until = now + limits.TOTP_LOCKOUT
+                locked.save(update_fields=["failed_attempts", "locked_until"])
+                wait = int(limits.TOTP_LOCKOUT.total_seconds())
+                return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=wait)
+            locked.save(update_fields=["failed_attempts"])
+            return VerifyResult(Outcome.WRONG, remaining)

@@ -108,8 +108,8 @@ def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest)
         )
         if activation.state == State.LOCKED:
             return CodeResult(CodeOutcome.LOCKED)
-        usable = activation.state in (*Activation.OPEN_STATES, State.COMPLETED)
-        if not usable or (activation.state != State.COMPLETED and activation.is_expired):
+        # A completed activation is spent: its paper code opens nothing any more.
+        if activation.state not in Activation.OPEN_STATES or activation.is_expired:
             return CodeResult(CodeOutcome.CLOSED)
         if tokens.check_activation_code(typed, activation.code_hash):
             if activation.state in (State.ISSUED, State.OPENED):
@@ -201,10 +201,9 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
                 user=user,
                 kind=kind,
                 activation=activation,
-                phone=phone if kind == DigitalKey.Kind.SMS else "",
-                email=user.citizen.email if kind == DigitalKey.Kind.EMAIL else "",
+                **implementation.target_fields(getattr(user, "citizen", None), phone),
             )
-        elif kind == DigitalKey.Kind.SMS and phone and key.phone != phone:
+        elif implementation.needs_phone and phone and key.phone != phone:
             key.phone = phone
             key.save(update_fields=["phone"])
             key.codes.filter(consumed_at__isnull=True).update(consumed_at=timezone.now())

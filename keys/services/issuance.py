@@ -145,15 +145,20 @@ def resend_activation_email(
     The link token is never stored in clear, so the resent mail carries a new link; the old
     link stops working and the paper code stays the same. Returns whether the mail went out.
     """
-    if not activation.is_open:
-        raise ValueError("Only an open activation can be sent again.")
     token = tokens.generate_link_token()
-    delivery.cancel_pending(activation, "activation_link")
-    Activation.objects.filter(pk=activation.pk).update(
-        link_token_hash=tokens.hash_link_token(token), email_status=Activation.EmailStatus.PENDING
-    )
+    with transaction.atomic():
+        # The state is read with the row locked: a citizen completing, a clerk revoking or
+        # reissuing at the same moment is either before or after this, never in between.
+        locked = Activation.objects.select_for_update().get(pk=activation.pk)
+        if not locked.is_open:
+            raise ValueError("Only an open activation can be sent again.")
+        delivery.cancel_pending(locked, "activation_link")
+        Activation.objects.filter(pk=locked.pk).update(
+            link_token_hash=tokens.hash_link_token(token),
+            email_status=Activation.EmailStatus.PENDING,
+        )
+        audit.record(Action.ACTIVATION_LINK_RENEWED, request=request, actor=by, activation=locked)
     activation.refresh_from_db()
-    audit.record(Action.ACTIVATION_LINK_RENEWED, request=request, actor=by, activation=activation)
     link = activation_link(token, activation.citizen.language)
     return send_activation_email(activation, link)
 

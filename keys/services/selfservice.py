@@ -6,6 +6,7 @@ Every change is audited and announced by a security notification e-mail.
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -60,17 +61,19 @@ def reset_password_with_activation(
     """A citizen who forgot their password got a new activation at the counter: they keep their
     username and choose a new password; every session of the account ends."""
     user = activation.citizen.account
+    user.set_password(password)  # argon2: slow, so before the transaction
     with transaction.atomic():
-        user.set_password(password)
-        user.session_version += 1
-        user.save(update_fields=["password", "session_version"])
+        User.objects.filter(pk=user.pk).update(
+            password=user.password, session_version=F("session_version") + 1
+        )
         audit.record(Action.PASSWORD_RESET, request=request, actor=user, activation=activation)
+    user.refresh_from_db(fields=["session_version"])
     send_security_notice(user, "password_changed")
 
 
 def sign_out_everywhere(request: HttpRequest, user: User) -> None:
     """End every session of the account, this one included."""
-    User.objects.filter(pk=user.pk).update(session_version=user.session_version + 1)
+    User.objects.filter(pk=user.pk).update(session_version=F("session_version") + 1)
     audit.record(Action.SIGNED_OUT_EVERYWHERE, request=request, actor=user, citizen=user.citizen)
 
 
@@ -99,6 +102,15 @@ def confirm_phone_change(
         return result
     now = timezone.now()
     with transaction.atomic():
+        # The new key first: if it is no longer pending (confirmed or dropped meanwhile), nothing
+        # changes, and the number that works today keeps working.
+        still_pending = (
+            DigitalKey.objects.select_for_update()
+            .filter(pk=pending.pk, user=user, state=DigitalKey.State.PENDING)
+            .exists()
+        )
+        if not still_pending:
+            return VerifyResult(Outcome.NO_CODE)
         old = (
             DigitalKey.objects.select_for_update()
             .filter(user=user, kind=DigitalKey.Kind.SMS, state=DigitalKey.State.ACTIVE)
@@ -108,11 +120,9 @@ def confirm_phone_change(
             DigitalKey.objects.filter(pk=old.pk).update(
                 state=DigitalKey.State.REMOVED, removed_at=now
             )
-        updated = DigitalKey.objects.filter(pk=pending.pk, state=DigitalKey.State.PENDING).update(
+        DigitalKey.objects.filter(pk=pending.pk).update(
             state=DigitalKey.State.ACTIVE, activated_at=now
         )
-        if not updated:
-            return VerifyResult(Outcome.NO_CODE)
         audit.record(
             Action.PHONE_CHANGED,
             request=request,

@@ -17,13 +17,21 @@ from django.contrib.auth import authenticate
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
 from keys.conf import limits
 from keys.digital_keys import Outcome, VerifyResult, get_kind
 from keys.mail import build_email
-from keys.models import AuditEvent, DigitalKey, KnownBrowser, SignInAttempt, User
+from keys.models import (
+    AuditEvent,
+    DigitalKey,
+    KnownBrowser,
+    SignInAttempt,
+    SignInGuard,
+    User,
+)
 from keys.validators import canonical_username
 
 Action = AuditEvent.Action
@@ -68,11 +76,34 @@ def lockout_remaining(username: str) -> int:
     return max(1, int((locked_until - now).total_seconds() + 59) // 60)
 
 
-def record_failure(request: HttpRequest, username: str, user: User | None, reason: str) -> None:
+def _reserve(request: HttpRequest, username: str) -> tuple[SignInAttempt | None, int]:
+    """Count a try before it is checked: ``(attempt, 0)``, or ``(None, minutes)`` when locked.
+
+    The try is written as a failure, under the lock of the username's guard row, before the
+    slow password hash or code check runs (outside the lock). Parallel guesses are therefore
+    counted one after the other and no more than ``SIGNIN_MAX_FAILURES`` of them are checked.
+    A try that turns out right is taken back (:func:`_release`).
+    """
     canonical = _canonical(username)
-    SignInAttempt.objects.create(
-        username_canonical=canonical, ip_address=audit.client_ip(request), succeeded=False
-    )
+    SignInGuard.objects.get_or_create(username_canonical=canonical)
+    with transaction.atomic():
+        SignInGuard.objects.select_for_update().filter(username_canonical=canonical).first()
+        minutes = lockout_remaining(username)
+        if minutes:
+            return None, minutes
+        attempt = SignInAttempt.objects.create(
+            username_canonical=canonical, ip_address=audit.client_ip(request), succeeded=False
+        )
+    return attempt, 0
+
+
+def _release(attempt: SignInAttempt) -> None:
+    """A reserved try was right: it is no failure (a full sign-in records its own success)."""
+    SignInAttempt.objects.filter(pk=attempt.pk).delete()
+
+
+def _audit_failure(request: HttpRequest, username: str, user: User | None, reason: str) -> None:
+    canonical = _canonical(username)
     citizen = getattr(user, "citizen", None) if user else None
     audit.record(
         Action.SIGNIN_FAILED,
@@ -95,8 +126,8 @@ def record_failure(request: HttpRequest, username: str, user: User | None, reaso
 @sensitive_variables("password")
 def check_password(request: HttpRequest, username: str, password: str) -> SignInResult:
     """The first factor. Only citizens with at least one active key can go on."""
-    minutes = lockout_remaining(username)
-    if minutes:
+    attempt, minutes = _reserve(request, username)
+    if attempt is None:
         return SignInResult(SignInOutcome.LOCKED, retry_after_minutes=minutes)
     user = authenticate(request, username=username, password=password)
     eligible = (
@@ -106,24 +137,29 @@ def check_password(request: HttpRequest, username: str, password: str) -> SignIn
         and user.digital_keys.filter(state=DigitalKey.State.ACTIVE).exists()
     )
     if not eligible:
-        record_failure(request, username, user, "password")
+        _audit_failure(request, username, user, "password")
         minutes = lockout_remaining(username)
         if minutes:
             return SignInResult(SignInOutcome.LOCKED, retry_after_minutes=minutes)
         return SignInResult(SignInOutcome.INVALID)
+    _release(attempt)
     return SignInResult(SignInOutcome.OK, user=user)
 
 
 @sensitive_variables("code")
 def check_key(request: HttpRequest, user: User, key: DigitalKey, code: str) -> VerifyResult:
-    """The second factor, through the same key module as the activation."""
+    """The second factor, through the same key module as the activation; its failures count
+    against the same lockout as wrong passwords."""
     if key.user_id != user.pk or key.state != DigitalKey.State.ACTIVE:
         return VerifyResult(Outcome.NO_CODE)
-    if lockout_remaining(user.username):
-        return VerifyResult(Outcome.EXHAUSTED, 0)
+    attempt, minutes = _reserve(request, user.username)
+    if attempt is None:
+        return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=minutes * 60)
     result = get_kind(key.kind).verify(key, code, request=request)
-    if not result.ok:
-        record_failure(request, user.username, user, f"key:{result.outcome}")
+    if result.ok:
+        _release(attempt)
+    else:
+        _audit_failure(request, user.username, user, f"key:{result.outcome}")
     return result
 
 
@@ -146,10 +182,20 @@ def record_success(request: HttpRequest, user: User, key: DigitalKey) -> None:
 BROWSER_COOKIE = "csam_browser"
 
 
-def _browser_hash(browser_id: str) -> str:
-    return hmac.new(
-        settings.SECRET_KEY.encode(), f"browser:{browser_id}".encode(), hashlib.sha256
-    ).hexdigest()
+def _browser_hashes(browser_id: str) -> list[str]:
+    """The browser id's keyed hash under the current ``SECRET_KEY`` first, then under each of
+    ``SECRET_KEY_FALLBACKS`` (and in the first release's form), so rotating the key does not
+    re-announce every known browser; a match is re-hashed under the current key."""
+    secrets_in_use = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    current = [
+        salted_hmac("keys.known-browser", browser_id, secret=secret, algorithm="sha256").hexdigest()
+        for secret in secrets_in_use
+    ]
+    legacy = [
+        hmac.new(secret.encode(), f"browser:{browser_id}".encode(), hashlib.sha256).hexdigest()
+        for secret in secrets_in_use
+    ]
+    return current + legacy
 
 
 def remember_browser(request: HttpRequest, user: User) -> tuple[str, bool]:
@@ -160,16 +206,24 @@ def remember_browser(request: HttpRequest, user: User) -> tuple[str, bool]:
     browser_id = request.get_signed_cookie(BROWSER_COOKIE, default="", salt="keys.browser")
     if not browser_id:
         browser_id = secrets.token_urlsafe(24)
-    digest = _browser_hash(browser_id)
+    digests = _browser_hashes(browser_id)
     now = timezone.now()
     with transaction.atomic():
-        known, created = KnownBrowser.objects.get_or_create(
-            user=user,
-            browser_hash=digest,
-            defaults={"user_agent": request.META.get("HTTP_USER_AGENT", "")[:300]},
+        known = (
+            KnownBrowser.objects.select_for_update()
+            .filter(user=user, browser_hash__in=digests)
+            .first()
         )
-        if not created:
-            KnownBrowser.objects.filter(pk=known.pk).update(last_seen=now)
+        created = known is None
+        if created:
+            KnownBrowser.objects.create(
+                user=user,
+                browser_hash=digests[0],
+                user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            )
+        else:
+            # Re-hashed under the current key, so the old key can be dropped later.
+            KnownBrowser.objects.filter(pk=known.pk).update(last_seen=now, browser_hash=digests[0])
     if created:
         audit.record(
             Action.NEW_BROWSER, request=request, actor=user, citizen=getattr(user, "citizen", None)
