@@ -14,11 +14,13 @@ from datetime import timedelta
 import pyotp
 import pytest
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
 
 from keys import crypto, sms
 from keys.conf import limits
 from keys.digital_keys import KINDS, Outcome, get_kind
+from keys.digital_keys.email import EmailKind
 from keys.models import DigitalKey, User
 from keys.services import activation as flow
 
@@ -184,3 +186,47 @@ class TestContract:
         settings.CSAM = {"TOTP_DIGITS": 8, "OTP_DIGITS": 6}
         expected = 8 if kind == "totp" else 6
         assert get_kind(kind).code_digits == expected
+
+
+class LetterKind(EmailKind):
+    """A fourth kind made for this test alone: one class and the registry, nothing else."""
+
+    kind = "letter"
+    label = "Code by pigeon post"
+    instructions_template = "keys/digital_keys/email.html"
+
+    def choice_help(self, citizen) -> str:
+        return "A pigeon brings the code."
+
+
+def test_a_fourth_kind_needs_only_its_module_and_the_registry(client, citizen, clerk, monkeypatch):
+    from keys.services import issuance
+    from tests.wizard_helpers import last_email_code, open_link, post_step, step_url
+
+    monkeypatch.setitem(KINDS, "letter", LetterKind())
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    open_link(client, issued.activation_link)
+    post_step(client, "code", {"activation_code": issued.formatted_code})
+    page = client.get(step_url("key")).content.decode()
+    assert "Code by pigeon post" in page
+    assert "A pigeon brings the code." in page
+    post_step(client, "key", {"kind": "letter", "accept_terms": "on"})
+    password = "Correct-Horse-9x"
+    post_step(
+        client,
+        "account",
+        {"username": "jan.peeters", "password": password, "password_confirm": password},
+    )
+    verify = client.get(step_url("verify"))
+    assert "Code by pigeon post" in verify.content.decode()
+    response = post_step(client, "verify", {"code": last_email_code()})
+    assert response["Location"] == step_url("activated")
+    key = DigitalKey.objects.get(kind="letter")
+    assert key.state == DigitalKey.State.ACTIVE
+    assert str(key).startswith("Code by pigeon post")
+    # and it signs in, like any other kind
+    signin = Client()
+    signin.post("/nl/aanmelden/", {"username": "jan.peeters", "password": password})
+    signin.post("/nl/aanmelden/sleutel/", {"key": str(key.pk)})
+    response = signin.post("/nl/aanmelden/code/", {"code": last_email_code()})
+    assert response["Location"] == "/nl/mijn-sleutels/"

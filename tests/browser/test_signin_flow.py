@@ -90,6 +90,7 @@ def test_add_a_second_key_yourself_and_sign_in_with_it(page: Page, issued, smtp_
     seen = len(smtp_sink.messages)
     sign_in(page, "Beveiligingscode via e-mail", lambda: latest_code_mail(smtp_sink, seen))
     page.get_by_role("link", name="Een andere digitale sleutel activeren").click()
+    page.get_by_label("Huidig wachtwoord").fill(PASSWORD)  # a new way to sign in: password first
     page.get_by_label("Mobiele app", exact=True).check()
     page.get_by_label("Ik aanvaard de gebruikersvoorwaarden").check()
     page.get_by_role("button", name="Digitale sleutel activeren").click()
