@@ -5,6 +5,7 @@ README.md lists them all. The defaults are safe: ``DEBUG`` is off unless asked f
 ``DEBUG`` a ``SECRET_KEY`` must be given.
 """
 
+import ipaddress
 import os
 import secrets
 import sys
@@ -29,6 +30,21 @@ def env_bool(name: str, default: bool = False) -> bool:
 def env_list(name: str, default: str = "") -> list[str]:
     """Read a comma-separated environment variable into a list without empty items."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str, default: str = "") -> list[str]:
+    """Read a comma-separated list of IP addresses or CIDR networks; refuse anything else."""
+    values = env_list(name, default)
+    for value in values:
+        if value.lower() == "unix":
+            continue
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {value!r} is neither an IP address nor a CIDR network."
+            ) from None
+    return values
 
 
 DEBUG = env_bool("DEBUG")
@@ -273,6 +289,12 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 if env_bool("BEHIND_TLS_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# The reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, and `unix`
+# for a peer on a Unix socket). Empty: the client's address is the socket's peer, whatever the
+# headers say. keys/network.py derives the address for rate limits, the audit trail and sign-in.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -1,22 +1,21 @@
-"""Writing the audit trail: who did what, when, from where."""
+"""Writing the audit trail: who did what, when, from where.
+
+"From where" is :func:`keys.network.client_ip`, the one derivation of the client's address:
+the socket peer (``REMOTE_ADDR``), or, when that peer is one of ``TRUSTED_PROXIES``, the first
+address in ``X-Forwarded-For`` (read right to left) that is not a trusted proxy. A client that
+writes its own ``X-Forwarded-For`` to a server it reaches directly changes nothing. Rate limits,
+sign-in records and notices, and the helpdesk's timeline read the same address
+(``audit.client_ip`` is that function).
+"""
 
 from typing import Any
 
 from django.http import HttpRequest
 
 from keys.models import Activation, AuditEvent, Citizen, User
+from keys.network import client_ip
 
-
-def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as the WSGI server saw it.
-
-    ``X-Forwarded-For`` is deliberately not trusted here: a reverse proxy in front must set
-    ``REMOTE_ADDR`` (gunicorn's ``--forwarded-allow-ips``), otherwise a client could write any
-    address into the audit trail.
-    """
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR") or None
+__all__ = ["client_ip", "record"]
 
 
 def record(
