@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "DELIVERY_MAX_ATTEMPTS": 10,
     "DELIVERY_BACKOFF_BASE": timedelta(seconds=30),
     "DELIVERY_BACKOFF_MAX": timedelta(hours=1),
+    # A message claimed by a worker longer than this (well above the SMTP and SMS timeouts)
+    # belongs to a worker that died mid-send: it is sent again.
+    "DELIVERY_CLAIM_TIMEOUT": timedelta(minutes=2),
     # Usernames.
     "USERNAME_MIN_LENGTH": 6,
     "USERNAME_MAX_LENGTH": 64,

@@ -15,8 +15,10 @@ import logging
 import smtplib
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.db.models import Q
 from django.tasks import task
 from django.utils import timezone
 
@@ -97,25 +99,39 @@ def _still_useful(outbound: OutboundMessage) -> bool:
     return True
 
 
-def _send(outbound: OutboundMessage) -> None:
-    payload = json.loads(crypto.decrypt(outbound.payload_encrypted))
+def _message_id(outbound: OutboundMessage) -> str:
+    """One Message-ID per outbox row, the same on every attempt: should a worker die after the
+    mail server accepted a message and before the outbox heard of it, the second copy carries
+    the same id, which mail stores recognise as the same message."""
+    host = settings.SITE_URL.split("://")[-1].split("/")[0].split(":")[0]
+    domain = host or "csam-activation.localhost"
+    return f"<csam.outbox.{outbound.pk}.{int(outbound.created_at.timestamp())}@{domain}>"
+
+
+def _send(outbound: OutboundMessage, payload: dict) -> None:
     if outbound.channel == OutboundMessage.Channel.SMS:
         send_sms(payload["to"], payload["body"])
         return
+    headers = {**payload["headers"], "Message-ID": _message_id(outbound)}
     message = EmailMultiAlternatives(
         subject=payload["subject"],
         body=payload["body"],
         from_email=payload["from"],
         to=payload["to"],
-        headers=payload["headers"],
+        headers=headers,
     )
     if payload["html"]:
         message.attach_alternative(payload["html"], "text/html")
     message.send()
 
 
-def attempt(outbound_id: int) -> str:
-    """Try to send one message now. Safe to call any number of times: it sends at most once."""
+def _claim(outbound_id: int) -> tuple[OutboundMessage | None, str]:
+    """Take one message for sending, under its row lock, and commit at once.
+
+    Returns the message (now ``sending``, one more attempt counted) or ``None`` with why not:
+    already done, cancelled because it is no longer useful, or in flight at another worker.
+    """
+    now = timezone.now()
     with transaction.atomic():
         outbound = (
             OutboundMessage.objects.select_for_update(of=("self",))
@@ -124,43 +140,82 @@ def attempt(outbound_id: int) -> str:
             .first()
         )
         if outbound is None or outbound.status in (Status.SENT, Status.FAILED, Status.CANCELLED):
-            return "nothing to do"
+            return None, "nothing to do"
+        if (
+            outbound.status == Status.SENDING
+            and outbound.claimed_at is not None
+            and outbound.claimed_at > now - limits.DELIVERY_CLAIM_TIMEOUT
+        ):
+            return None, "in flight"
         if not _still_useful(outbound):
             outbound.status = Status.CANCELLED
             outbound.payload_encrypted = ""
-            outbound.save(update_fields=["status", "payload_encrypted"])
-            return "cancelled"
+            outbound.claimed_at = None
+            outbound.save(update_fields=["status", "payload_encrypted", "claimed_at"])
+            return None, "cancelled"
+        outbound.status = Status.SENDING
+        outbound.claimed_at = now
         outbound.attempts += 1
-        try:
-            _send(outbound)
-        except (smtplib.SMTPException, SmsDeliveryError, OSError) as error:
-            outbound.last_error = type(error).__name__
-            if outbound.attempts >= limits.DELIVERY_MAX_ATTEMPTS:
-                outbound.status = Status.FAILED
-                outbound.payload_encrypted = ""
-                outbound.next_attempt_at = None
-            else:
-                outbound.status = Status.RETRYING
-                outbound.next_attempt_at = timezone.now() + _backoff(outbound.attempts)
-            outbound.save()
-            logger.warning(
-                "Delivery %s (%s) failed, attempt %d: %s",
-                outbound.pk,
-                outbound.purpose,
-                outbound.attempts,
-                outbound.last_error,
-            )
-            _record_failure(outbound)
-            if outbound.status == Status.RETRYING:
-                _schedule_retry(outbound)
-            return "failed"
-        outbound.status = Status.SENT
-        outbound.sent_at = timezone.now()
-        outbound.payload_encrypted = ""
-        outbound.next_attempt_at = None
-        outbound.save()
-        _record_success(outbound)
+        outbound.save(update_fields=["status", "claimed_at", "attempts"])
+    return outbound, "claimed"
+
+
+def attempt(outbound_id: int) -> str:
+    """Try to send one message now. Safe to call any number of times, from any number of
+    workers: a message is claimed under its row lock, sent with no lock held (a slow mail server
+    or SMS gateway never holds up the database), then its outcome is recorded."""
+    outbound, why = _claim(outbound_id)
+    if outbound is None:
+        return why
+    claimed_at = outbound.claimed_at
+    try:
+        _send(outbound, json.loads(crypto.decrypt(outbound.payload_encrypted)))
+    except (smtplib.SMTPException, SmsDeliveryError, OSError) as error:
+        outbound.last_error = type(error).__name__
+        if outbound.attempts >= limits.DELIVERY_MAX_ATTEMPTS:
+            outbound.status = Status.FAILED
+            outbound.payload_encrypted = ""
+            outbound.next_attempt_at = None
+        else:
+            outbound.status = Status.RETRYING
+            outbound.next_attempt_at = timezone.now() + _backoff(outbound.attempts)
+        if not _finish(outbound, claimed_at):
+            return "taken over"
+        logger.warning(
+            "Delivery %s (%s) failed, attempt %d: %s",
+            outbound.pk,
+            outbound.purpose,
+            outbound.attempts,
+            outbound.last_error,
+        )
+        _record_failure(outbound)
+        if outbound.status == Status.RETRYING:
+            _schedule_retry(outbound)
+        return "failed"
+    outbound.status = Status.SENT
+    outbound.sent_at = timezone.now()
+    outbound.payload_encrypted = ""
+    outbound.next_attempt_at = None
+    if not _finish(outbound, claimed_at):
+        return "taken over"
+    _record_success(outbound)
     return "sent"
+
+
+def _finish(outbound: OutboundMessage, claimed_at: object) -> bool:
+    """Record the outcome of this worker's claim; False when the claim was no longer ours."""
+    return bool(
+        OutboundMessage.objects.filter(
+            pk=outbound.pk, status=Status.SENDING, claimed_at=claimed_at
+        ).update(
+            status=outbound.status,
+            sent_at=outbound.sent_at,
+            payload_encrypted=outbound.payload_encrypted,
+            next_attempt_at=outbound.next_attempt_at,
+            last_error=outbound.last_error,
+            claimed_at=None,
+        )
+    )
 
 
 def _schedule_retry(outbound: OutboundMessage) -> None:
@@ -203,14 +258,20 @@ def cancel_pending(activation: Activation, purpose: str) -> int:
     """Stop queued messages that a newer one replaces (a resent link, say)."""
     return OutboundMessage.objects.filter(
         activation=activation, purpose=purpose, status__in=(Status.PENDING, Status.RETRYING)
-    ).update(status=Status.CANCELLED, payload_encrypted="")
+    ).update(status=Status.CANCELLED, payload_encrypted="", claimed_at=None)
 
 
 def retry_due() -> int:
-    """Enqueue every message whose next attempt is due; returns how many."""
+    """Enqueue every message whose next attempt is due, and every message whose worker died
+    while sending it (a claim older than ``DELIVERY_CLAIM_TIMEOUT``); returns how many.
+
+    Enqueuing a message twice is harmless: an attempt claims it first.
+    """
+    now = timezone.now()
     due = list(
         OutboundMessage.objects.filter(
-            status__in=(Status.PENDING, Status.RETRYING), next_attempt_at__lte=timezone.now()
+            Q(status__in=(Status.PENDING, Status.RETRYING), next_attempt_at__lte=now)
+            | Q(status=Status.SENDING, claimed_at__lte=now - limits.DELIVERY_CLAIM_TIMEOUT)
         ).values_list("pk", flat=True)
     )
     for pk in due:

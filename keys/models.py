@@ -498,8 +498,9 @@ class OutboundMessage(models.Model):
 
     The content (which may carry a code or a link) is stored only encrypted, and erased once the
     message is sent. A delivery task sends it; when the mail server or SMS gateway is down it is
-    tried again with growing delays (``DELIVERY_*`` limits), and a row lock plus the ``sent``
-    state make sure it is never sent twice.
+    tried again with growing delays (``DELIVERY_*`` limits). A worker claims a message under a
+    row lock (``sending``), sends it with no lock held, then records the outcome; a claim lets no
+    other worker send it meanwhile, and a stale claim (a worker killed mid-send) is taken again.
     """
 
     class Channel(models.TextChoices):
@@ -508,6 +509,7 @@ class OutboundMessage(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Being sent")
         RETRYING = "retrying", _("Failed, will be tried again")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Not sent")
@@ -522,6 +524,9 @@ class OutboundMessage(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # When a worker took the message to send it; a claim older than DELIVERY_CLAIM_TIMEOUT
+    # belongs to a worker that died mid-send, and the message is taken again.
+    claimed_at = models.DateTimeField(_("being sent since"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from keys import crypto, delivery
+from keys.conf import limits
 from keys.models import Activation, AuditEvent, OutboundMessage
 from keys.services import issuance
 from tests.smtp import Sink, free_port, smtp_mailers, text_of
@@ -160,3 +161,50 @@ def test_a_closed_activation_is_not_mailed_late(settings, citizen, clerk, closin
     mail.outbox.clear()
     assert delivery.attempt(first.pk) == "cancelled"
     assert not mail.outbox
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_mail_server_is_talked_to_with_no_transaction_open(
+    settings, citizen, clerk, monkeypatch
+):
+    """A slow mail server must never hold a row (on SQLite: the database) locked."""
+    from django.db import connection
+
+    settings.TASKS = DATABASE_TASKS
+    issuance.issue_activation(citizen, issued_by=clerk)
+    outbound = OutboundMessage.objects.get()
+    seen = []
+
+    def send(message, payload):
+        seen.append(connection.in_atomic_block)
+        # meanwhile, another worker finds the message in flight and leaves it alone
+        seen.append(delivery.attempt(message.pk))
+
+    monkeypatch.setattr(delivery, "_send", send)
+    assert delivery.attempt(outbound.pk) == "sent"
+    assert seen == [False, "in flight"]
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.SENT
+    assert outbound.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_left_by_a_dead_worker_is_taken_back(settings, citizen, clerk, time_machine):
+    settings.TASKS = DATABASE_TASKS
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    start = timezone.now()
+    time_machine.move_to(start, tick=False)
+    issuance.issue_activation(citizen, issued_by=clerk)
+    outbound = OutboundMessage.objects.get()
+    OutboundMessage.objects.filter(pk=outbound.pk).update(
+        status=OutboundMessage.Status.SENDING, claimed_at=start, attempts=1
+    )
+    assert delivery.attempt(outbound.pk) == "in flight"
+    assert delivery.retry_due() == 0
+    time_machine.move_to(start + limits.DELIVERY_CLAIM_TIMEOUT + timedelta(seconds=1), tick=False)
+    assert delivery.retry_due() == 1
+    run_worker()
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.SENT
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].extra_headers["Message-ID"].startswith(f"<csam.outbox.{outbound.pk}.")
