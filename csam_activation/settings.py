@@ -359,3 +359,11 @@ LOGGING = {
 # Limits and lifetimes of SPEC §3 live in keys/conf.py; override any of them here with
 # CSAM = {"ACTIVATION_LINK_TTL": timedelta(days=14), ...}.
 CSAM: dict = {}
+# How long a message may stay claimed by a worker before it counts as left behind by a worker
+# that died mid-send (keys/delivery.py); keep it well above EMAIL_TIMEOUT and the SMS timeout.
+if os.environ.get("CSAM_DELIVERY_CLAIM_TIMEOUT"):
+    from datetime import timedelta
+
+    CSAM["DELIVERY_CLAIM_TIMEOUT"] = timedelta(
+        seconds=float(os.environ["CSAM_DELIVERY_CLAIM_TIMEOUT"])
+    )
