@@ -78,8 +78,11 @@ audit: install ## audit the locked dependencies with pip-audit; fails loudly if 
 		--format json -o var/audit.json || { echo "AUDIT FAILED: pip-audit could not audit every package"; exit 1; }
 	$(PY) tools/check_audit.py var/requirements-audit.txt var/audit.json
 
-bench: install ## 8 citizens activating at once through gunicorn (2 workers) on SQLite; fails on any error
-	$(PY) benchmarks/concurrent_activations.py $(BENCH_ARGS)
+# The product beside its floor (benchmarks/floor/), gunicorn with 2 workers, SQLite and PostgreSQL
+# (BENCH_PG_URL, default the local server; databases csam_bench_product and csam_bench_floor are
+# dropped and made again). BENCH_ARGS: --citizens, --rounds, --databases sqlite, --json, ...
+bench: install ## activations and sign-ins through gunicorn, product vs floor, SQLite and PostgreSQL
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, the demo database and caches
 	rm -rf .venv var staticfiles .pytest_cache .ruff_cache
