@@ -8,7 +8,8 @@ PY := .venv/bin/python
 MANAGE_DEV := DEBUG=true $(PY) manage.py
 PG_URL ?= postgres://postgres@127.0.0.1:5432/csam_activation
 
-.PHONY: help uv python install browser demo test test-postgres screenshots lint format audit bench clean
+.PHONY: help uv python install browser nginx demo test test-postgres screenshots lint format audit bench \
+	stack stack-status stack-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -41,6 +42,9 @@ browser: ## install Debian's Chromium for the browser tests where possible
 		echo "No /usr/bin/chromium and no root apt: browser tests use Playwright's own browser if present"; \
 	fi
 
+nginx: ## install Debian's nginx for make stack and the system test where possible
+	@deploy/stack.sh install-nginx || true
+
 demo: install ## migrate SQLite, create a demo activation and serve on http://127.0.0.1:8000
 	$(MANAGE_DEV) migrate --verbosity 0
 	$(MANAGE_DEV) demo_setup
@@ -48,11 +52,11 @@ demo: install ## migrate SQLite, create a demo activation and serve on http://12
 	@echo "Serving on http://127.0.0.1:8000/  (Ctrl+C to stop; e-mails and SMS appear below)"
 	$(MANAGE_DEV) runserver 127.0.0.1:8000
 
-test: install browser ## run the whole test suite (SQLite; PostgreSQL too when DATABASE_URL says so)
+test: install browser nginx ## run the whole test suite (SQLite; PostgreSQL too when DATABASE_URL says so)
 	@$(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 
-test-postgres: install browser ## run the whole suite against the local PostgreSQL
+test-postgres: install browser nginx ## run the whole suite against the local PostgreSQL
 	@createdb -h 127.0.0.1 -U postgres csam_activation 2>/dev/null || true
 	@DATABASE_URL=$(PG_URL) $(PY) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
@@ -84,5 +88,15 @@ audit: install ## audit the locked dependencies with pip-audit; fails loudly if 
 bench: install ## activations and sign-ins through gunicorn, product vs floor, SQLite and PostgreSQL
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-clean: ## remove the virtualenv, the demo database and caches
+stack: install ## nginx (HTTPS :8443), two gunicorn instances and the worker on PostgreSQL, Redis
+	@deploy/stack.sh start
+
+stack-status: ## the processes of make stack, their pids and whether each answers
+	@deploy/stack.sh status
+
+stack-stop: ## stop the processes of make stack by their pid files and wait for them to exit
+	@deploy/stack.sh stop
+
+clean: ## remove the virtualenv, the demo database and caches (stopping make stack first)
+	@[ ! -d var/run ] || deploy/stack.sh stop
 	rm -rf .venv var staticfiles .pytest_cache .ruff_cache
