@@ -144,11 +144,22 @@ class Client(Browser):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.queries: list[int] = []
-        self.request_names: list[str] = []
+        self.step_cpu: dict[str, float] = defaultdict(float)
+        self.step_queries: dict[str, int] = defaultdict(int)
+        self.current = ""
+        self.hash_ms = 0.0
+
+    def request(self, name: str, method: str, path: str, fields: dict | None = None) -> Response:
+        self.current = name
+        return super().request(name, method, path, fields)
 
     def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> Response:
         response = super()._send(method, path, body, headers)
-        self.queries.append(int(response.headers.get("X-Query-Count", "0")))
+        queries = int(response.headers.get("X-Query-Count", "0"))
+        self.queries.append(queries)
+        self.step_queries[self.current] += queries
+        self.step_cpu[self.current] += float(response.headers.get("X-Thread-CPU-ms", "0"))
+        self.hash_ms += float(response.headers.get("X-Hash-CPU-ms", "0"))
         return response
 
     def expect(self, response: Response, name: str, ending: str) -> Response:
@@ -272,9 +283,12 @@ class Outcome:
     seconds: float = 0.0
     durations: list[float] = field(default_factory=list)
     steps: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    step_cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    step_queries: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     queries: list[int] = field(default_factory=list)
     cpu_seconds: float = 0.0
     db_cpu_seconds: float = 0.0
+    hash_ms: float = 0.0
 
 
 def run_flows(
@@ -307,6 +321,11 @@ def run_flows(
                 for name, elapsed in browser.timings:
                     outcome.steps[name].append(elapsed)
                 outcome.queries.extend(browser.queries)
+                outcome.hash_ms += browser.hash_ms
+                for name, value in browser.step_cpu.items():
+                    outcome.step_cpu[name].append(value)
+                for name, value in browser.step_queries.items():
+                    outcome.step_queries[name].append(value)
 
     threads = [threading.Thread(target=citizen, args=(i,)) for i in range(concurrency)]
     start = time.perf_counter()
@@ -574,7 +593,8 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def summarise(outcome: Outcome, hash_ms: float, hashes_per_flow: int) -> dict:
+def summarise(outcome: Outcome) -> dict:
+    """The figures of one scenario; the hash's CPU is what the workers measured around it."""
     flows = outcome.flows
     requests = len(outcome.queries)
     cpu_ms = outcome.cpu_seconds * 1000
@@ -588,9 +608,8 @@ def summarise(outcome: Outcome, hash_ms: float, hashes_per_flow: int) -> dict:
         "requests_per_flow": round(requests / flows, 2) if flows else 0.0,
         "cpu_ms_per_flow": round(cpu_ms / flows, 1) if flows else 0.0,
         "cpu_ms_per_request": round(cpu_ms / requests, 2) if requests else 0.0,
-        "cpu_ms_per_request_without_hash": round(
-            (cpu_ms - flows * hashes_per_flow * hash_ms) / requests, 2
-        )
+        "hash_cpu_ms_per_flow": round(outcome.hash_ms / flows, 1) if flows else 0.0,
+        "cpu_ms_per_request_without_hash": round((cpu_ms - outcome.hash_ms) / requests, 2)
         if requests
         else 0.0,
         "queries_per_request": round(sum(outcome.queries) / requests, 2) if requests else 0.0,
@@ -603,6 +622,8 @@ def summarise(outcome: Outcome, hash_ms: float, hashes_per_flow: int) -> dict:
             name: {
                 "p50": round(percentile(values, 0.5), 1),
                 "p95": round(percentile(values, 0.95), 1),
+                "thread_cpu_ms": round(statistics.median(outcome.step_cpu[name] or [0]), 1),
+                "queries": statistics.median(outcome.step_queries[name] or [0]),
             }
             for name, values in outcome.steps.items()
         },
@@ -672,9 +693,33 @@ def run_app(app: str, kind: str, args, mailbox: Mailbox, smtp_port: int, tmp: Pa
                 outcome.db_cpu_seconds = cpu_delta(
                     db_before, cpu_snapshot(database_backends(database))
                 )
-            results[scenario] = summarise(outcome, hash_ms, 1)
+            results[scenario] = summarise(outcome)
         results["peak_rss_mb"] = [round(peak_rss_mb(pid), 1) for pid in workers]
     return results
+
+
+def median_result(results: list[dict]) -> dict:
+    """Several runs of one application as one: the median of every figure (the worst peak RSS,
+    every failure)."""
+    if len(results) == 1:
+        return results[0]
+
+    def merge(values: list):
+        first = values[0]
+        if isinstance(first, dict):
+            return {key: merge([v[key] for v in values if key in v]) for key in first}
+        if isinstance(first, bool) or not isinstance(first, (int, float)):
+            return first
+        return round(statistics.median(values), 3)
+
+    merged = {scenario: merge([r[scenario] for r in results]) for scenario in SCENARIOS}
+    for scenario in SCENARIOS:
+        merged[scenario]["failed"] = sum(r[scenario]["failed"] for r in results)
+        merged[scenario]["failures"] = [f for r in results for f in r[scenario]["failures"]]
+        merged[scenario]["runs"] = len(results)
+    rss = [r["peak_rss_mb"] for r in results]
+    merged["peak_rss_mb"] = [max(values) for values in zip(*rss, strict=False)]
+    return merged
 
 
 # --- the report -------------------------------------------------------------------------------
@@ -726,10 +771,11 @@ ROWS = [
     ("cores busy", "cores_busy", "{:.2f}"),
     ("requests / flow", "requests_per_flow", "{:.1f}"),
     ("CPU ms / flow", "cpu_ms_per_flow", "{:.0f}"),
+    ("  of it argon2", "hash_cpu_ms_per_flow", "{:.0f}"),
     ("CPU ms / request", "cpu_ms_per_request", "{:.1f}"),
     ("  without hash", "cpu_ms_per_request_without_hash", "{:.1f}"),
     ("queries / request", "queries_per_request", "{:.1f}"),
-    ("queries max", "queries_max", "{:d}"),
+    ("queries max", "queries_max", "{:.0f}"),
 ]
 
 
@@ -737,7 +783,8 @@ def format_report(data: dict) -> str:
     lines = [
         f"make bench: {data['citizens']} citizens at once, {data['rounds']} flows each per "
         f"scenario, sign-in {data['signin_rounds']}x, gunicorn {data['workers']} sync workers, "
-        f"{os.cpu_count()} CPUs; one argon2id hash = {data['hash_cpu_ms']:.0f} ms CPU"
+        f"median of {data['repeat']} interleaved run(s), "
+        f"{os.cpu_count()} CPUs; one argon2id hash here, idle: {data['hash_cpu_ms']:.0f} ms CPU"
     ]
     for kind, apps in data["databases"].items():
         ratios = data["ratios"].get(kind, {})
@@ -759,14 +806,16 @@ def format_report(data: dict) -> str:
                 result = apps.get(app, {}).get(scenario)
                 if not result:
                     continue
-                steps = ", ".join(
-                    f"{name} {v['p50']:.0f}/{v['p95']:.0f}"
-                    for name, v in result["steps_ms"].items()
-                )
                 lines.append(
-                    f"  {app} ms p50/p95: flow {result['flow_ms']['p50']:.0f}/"
-                    f"{result['flow_ms']['p95']:.0f}; {steps}"
+                    f"  {app}: flow p50/p95 {result['flow_ms']['p50']:.0f}/"
+                    f"{result['flow_ms']['p95']:.0f} ms; each step with its redirect: p50, p95 ms, "
+                    "CPU ms of the serving thread, queries"
                 )
+                for name, v in result["steps_ms"].items():
+                    lines.append(
+                        f"    {name:<16}{v['p50']:>7.0f}{v['p95']:>7.0f}"
+                        f"{v['thread_cpu_ms']:>8.1f}{v['queries']:>6.0f}"
+                    )
                 if "db_cpu_ms_per_flow" in result:
                     lines.append(
                         f"  {app} PostgreSQL backends: {result['db_cpu_ms_per_flow']:.0f} ms CPU "
@@ -801,6 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--signin-rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs, medians")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--py-spy", default="", help="py-spy's path: profile every worker")
     parser.add_argument("--profile-dir", default=str(ROOT / "var" / "profiles"))
@@ -822,19 +872,22 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds,
         "signin_rounds": args.signin_rounds,
         "workers": args.workers,
+        "repeat": args.repeat,
         "hash_cpu_ms": round(hash_cpu_ms(), 1),
         "databases": {},
     }
     failed = 0
     with tempfile.TemporaryDirectory(prefix="csam-bench-") as tmp, smtp_sink() as (mailbox, port):
-        for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
-            data["databases"][kind] = {}
-            for app in [a.strip() for a in args.apps.split(",") if a.strip()]:
-                result = run_app(app, kind, args, mailbox, port, Path(tmp), data["hash_cpu_ms"])
-                data["databases"][kind][app] = result
-                failed += sum(result[s]["failed"] for s in SCENARIOS)
-                if not args.json:
-                    print(f"  ({kind}: {app} measured)", file=sys.stderr)
+        runs: dict = defaultdict(lambda: defaultdict(list))
+        for repeat in range(args.repeat):
+            for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
+                for app in [a.strip() for a in args.apps.split(",") if a.strip()]:
+                    result = run_app(app, kind, args, mailbox, port, Path(tmp), data["hash_cpu_ms"])
+                    runs[kind][app].append(result)
+                    failed += sum(result[s]["failed"] for s in SCENARIOS)
+                    print(f"  ({kind}: {app} measured, run {repeat + 1})", file=sys.stderr)
+        for kind, apps in runs.items():
+            data["databases"][kind] = {app: median_result(results) for app, results in apps.items()}
     data["ratios"] = compare(data)
     print(json.dumps(data, indent=2) if args.json else format_report(data))
     return 1 if failed else 0

@@ -10,5 +10,6 @@ from csam_activation.settings import *  # noqa: F403
 from csam_activation.settings import MIDDLEWARE
 
 MIDDLEWARE = ["benchmarks.querycount.QueryCountMiddleware", *MIDDLEWARE]
+PASSWORD_HASHERS = ["benchmarks.querycount.TimedArgon2Hasher"]  # keys.hashers', timing itself
 if os.environ.get("BENCH_STATIC_ROOT"):
     STATIC_ROOT = os.environ["BENCH_STATIC_ROOT"]
