@@ -95,12 +95,15 @@ INSTALLED_APPS = [
     "formtools",
     "django_tasks_db",
     "keys",
+    "ops",
 ]
 
 # The header middleware sits outside LocaleMiddleware and CommonMiddleware: the redirects
 # those two make (``/`` -> ``/nl/``, a missing slash) carry every security header too.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ops.middleware.RequestIdMiddleware",  # X-Request-ID, and the request id of log lines
+    "ops.middleware.MetricsMiddleware",  # requests by view and status, latency
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -295,6 +298,11 @@ if env_bool("BEHIND_TLS_PROXY"):
 # headers say. keys/network.py derives the address for rate limits, the audit trail and sign-in.
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 
+# Operating (ops/): /metrics answers only these client addresses (404 to anybody else); the
+# probes and the metrics answer plain HTTP, so a probe can ask an instance directly.
+METRICS_ALLOWED = env_networks("METRICS_ALLOWED", "127.0.0.1/32,::1/128")
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -317,12 +325,21 @@ LOGIN_URL = "admin:login"
 # log request paths (runserver's django.server, django.request) and on every handler. Django's
 # own handlers for the "django" logger are replaced (its records reach the root's console; there
 # is no ADMINS, so its mail_admins handler never sent anything). gunicorn: gunicorn.conf.py.
+# LOG_FORMAT=json: one JSON object a line with the request id (ops/logging.py); e-mail addresses
+# and phone numbers are masked on every handler too (MaskPersonalData).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_link_tokens": {"()": "keys.logging.RedactLinkTokens"}},
+    "filters": {
+        "redact_link_tokens": {"()": "keys.logging.RedactLinkTokens"},
+        "mask_personal_data": {"()": "ops.logging.MaskPersonalData"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "ops.logging.JsonFormatter"},
         "django.server": {
             "()": "django.utils.log.ServerFormatter",
             "format": "[{server_time}] {message}",
@@ -332,13 +349,13 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_link_tokens"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["redact_link_tokens", "mask_personal_data"],
         },
         "django.server": {
             "class": "logging.StreamHandler",
-            "formatter": "django.server",
-            "filters": ["redact_link_tokens"],
+            "formatter": "json" if LOG_FORMAT == "json" else "django.server",
+            "filters": ["redact_link_tokens", "mask_personal_data"],
         },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},

@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
+    # /healthz, /readyz, /metrics: no language prefix, no session (ops/views.py)
+    path("", include("ops.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

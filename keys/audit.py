@@ -6,6 +6,10 @@ address in ``X-Forwarded-For`` (read right to left) that is not a trusted proxy.
 writes its own ``X-Forwarded-For`` to a server it reaches directly changes nothing. Rate limits,
 sign-in records and notices, and the helpdesk's timeline read the same address
 (``audit.client_ip`` is that function).
+
+Every event is also counted for Prometheus (``ops.metrics.count_event``): this one call covers
+activations issued, opened and completed, codes sent, undelivered, refused and rejected,
+rate-limit refusals, and every other action by name.
 """
 
 from typing import Any
@@ -14,6 +18,7 @@ from django.http import HttpRequest
 
 from keys.models import Activation, AuditEvent, Citizen, User
 from keys.network import client_ip
+from ops.metrics import count_event
 
 __all__ = ["client_ip", "record"]
 
@@ -38,7 +43,7 @@ def record(
         actor_label = (
             actor.get_username() if actor is not None else "citizen" if request else "system"
         )
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         action=action,
         actor=actor,
         actor_label=actor_label[:150],
@@ -48,3 +53,5 @@ def record(
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
         detail=detail,
     )
+    count_event(action, detail)
+    return event

@@ -1,0 +1,1 @@
+"""Operating the service: health and readiness probes, request ids, structured logs, metrics."""
