@@ -184,17 +184,6 @@ configure() {
 		DEFAULTED+=("TLS certificate=$TLS_CERT (self-signed for 127.0.0.1 and localhost; key $TLS_KEY)")
 	fi
 
-	if [ -f "keys/management/commands/delivery_worker.py" ]; then
-		WORKER_COMMAND=delivery_worker # db_worker plus taking back what a killed worker left
-	else
-		WORKER_COMMAND=db_worker
-	fi
-
-	cat >"$STATE" <<-EOF
-		HTTPS_PORT=$HTTPS_PORT
-		HTTP_PORT=$HTTP_PORT
-		APP_PORTS=$APP_PORTS
-	EOF
 }
 
 prepare_database_and_files() {
@@ -235,8 +224,9 @@ start_app() { # start_app NAME PORT
 		--graceful-timeout 10
 }
 
+# django-tasks-db's db_worker, plus taking back the messages a killed worker left half-sent.
 start_worker() {
-	start_detached worker "$LOG/worker.log" "$PY" manage.py "$WORKER_COMMAND"
+	start_detached worker "$LOG/worker.log" "$PY" manage.py delivery_worker
 }
 
 start_nginx() {
@@ -261,6 +251,12 @@ cmd_start() {
 	command -v openssl >/dev/null || die "openssl is missing"
 	[ -x "$PY" ] || die "$PY is missing: run make install"
 	configure
+	cat >"$STATE" <<-EOF
+		HTTPS_PORT=$HTTPS_PORT
+		HTTP_PORT=$HTTP_PORT
+		APP_PORTS=$APP_PORTS
+	EOF
+	trap 'stop_after_failed_start $?' EXIT # whatever fails from here on leaves nothing running
 	say "== configuration defaulted for the loopback stack (set them to change them):"
 	for line in "${DEFAULTED[@]}"; do say "   $line"; done
 	if [ -z "${EMAIL_HOST:-}" ]; then
@@ -269,7 +265,7 @@ cmd_start() {
 	prepare_database_and_files
 	render_nginx
 
-	say "== starting: ${#PORTS[@]} gunicorn instances, the worker ($WORKER_COMMAND), nginx"
+	say "== starting: ${#PORTS[@]} gunicorn instances, the worker, nginx"
 	local i
 	for i in "${!PORTS[@]}"; do start_app "app-$((i + 1))" "${PORTS[$i]}"; done
 	APPS=()
@@ -283,15 +279,21 @@ cmd_start() {
 			cmd_status || true
 			for f in "$LOG"/*.log; do say "--- $f"; tail -n 20 "$f"; done
 			say "The stack did not answer within ${STACK_START_TIMEOUT:-40} s; stopping it."
-			cmd_stop
 			exit 1
 		fi
 		sleep 0.3
 	done
+	trap - EXIT
 	cmd_status
 	say "Up in $((SECONDS - began)) s: https://127.0.0.1:$HTTPS_PORT/ (logs in $LOG, pid files in $RUN)."
 	say "manage.py with the stack's configuration: deploy/stack.sh manage <command>, e.g."
 	say "  deploy/stack.sh manage demo_setup     (an office, staff accounts, a demo activation)"
+}
+
+stop_after_failed_start() {
+	[ "$1" = 0 ] && return
+	say "make stack failed; stopping what it started"
+	cmd_stop || true
 }
 
 # manage.py with the same environment and defaults as the running stack (issue_activation, ...).
@@ -361,59 +363,50 @@ cmd_status() {
 
 # -------------------------------------------------------------------------------------- stop
 
-# stop_one NAME: TERM to the process and its process group, wait, KILL what is left after 20 s.
+# stop_one NAME: TERM to the process and the rest of its process group (a gunicorn master's
+# workers, nginx's workers; also what is left of a group whose leader was killed), wait for all
+# of them, KILL what is left after 20 s. Each process was started as the leader of its own
+# session, so the pid in its pid file is also its group's id. Only processes whose command line
+# is the one we started are signalled (never by name: the marker only guards against a stale
+# pid file whose number was reused).
 stop_one() {
-	local name=$1 marker pid pgid members waited=0
-	marker=$(marker_of "$name")
-	[ "$name" = nginx ] && marker="nginx:"
-	[ -s "$RUN/$name.pid" ] || return 0
-	pgid=$(tr -dc '0-9' <"$RUN/$name.pid")
-	[ -n "$pgid" ] || { rm -f "$RUN/$name.pid"; return 0; }
-	# Each process was started as the leader of its own session, so its pid is its group's id.
-	members=$(group_members "$pgid" "$marker")
+	local name=$1 marker pgid members waited=0
+	case "$name" in
+	nginx) marker="nginx:" ;;
+	worker) marker="manage.py" ;;
+	*) marker="csam_activation.wsgi" ;;
+	esac
+	pgid=$(tr -dc '0-9' <"$RUN/$name.pid" 2>/dev/null || true)
+	members=$([ -z "$pgid" ] || group_members "$pgid" "$marker")
 	if [ -z "$members" ]; then
 		rm -f "$RUN/$name.pid"
 		return 0
 	fi
-	pid=$(pid_of "$name" "$(marker_of "$name")" || true)
-	if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
 	# shellcheck disable=SC2086
 	kill -TERM $members 2>/dev/null || true
 	while members=$(group_members "$pgid" "$marker") && [ -n "$members" ]; do
-		if [ "$waited" -ge 200 ]; then
+		if [ "$waited" -eq 200 ]; then
 			say "  $name: still running after 20 s, killing $members"
 			# shellcheck disable=SC2086
 			kill -KILL $members 2>/dev/null || true
 		fi
+		[ "$waited" -le 300 ] || die "$name ($members) did not exit"
 		sleep 0.1
 		waited=$((waited + 1))
-		[ "$waited" -le 260 ] || die "$name ($members) did not exit"
 	done
 	rm -f "$RUN/$name.pid"
 	say "  $name: stopped"
 }
 
 cmd_stop() {
-	load_state
-	local name
-	# nginx first, so no request reaches an instance that is going away; the worker last.
-	for name in nginx "${APPS[@]}" worker; do stop_one "$name"; done
-	# A pid file from an earlier start with more instances than this state names.
+	local name file apps=()
 	for file in "$RUN"/app-*.pid; do
-		[ -e "$file" ] || continue
-		name=$(basename "$file" .pid)
-		stop_one_by_file "$name"
+		[ -e "$file" ] && apps+=("$(basename "$file" .pid)")
 	done
+	# nginx first, so that no request reaches an instance that is going away; the worker last.
+	for name in nginx "${apps[@]}" worker; do stop_one "$name"; done
+	rm -f "$STATE"
 	say "stack stopped"
-}
-
-stop_one_by_file() { # an app-N pid file with no port in the state: match on gunicorn alone
-	local name=$1 pgid members
-	pgid=$(tr -dc '0-9' <"$RUN/$name.pid")
-	members=$(group_members "$pgid" "csam_activation.wsgi")
-	# shellcheck disable=SC2086
-	[ -z "$members" ] || kill -TERM $members 2>/dev/null || true
-	rm -f "$RUN/$name.pid"
 }
 
 case "${1:-}" in
