@@ -10,7 +10,8 @@
   ``LOGGING``. Codes and passwords are never logged by the application in the first place.
 
 Only the standard library is imported here, so ``gunicorn.conf.py`` can use the formatter and the
-filters before Django is set up.
+filters before Django is set up: :func:`use_json_for_gunicorn` puts them on gunicorn's own error
+and access logs, whose access lines then carry the ``X-Request-ID`` the app answered with.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": request_id_var.get(),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
         }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -111,3 +112,34 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str)
+
+
+class GunicornRequestId(logging.Filter):
+    """On gunicorn's access log: keep the response's ``X-Request-ID`` (an atom of the record's
+    arguments) as ``record.request_id``, before the link-token filter may empty the arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, Mapping):
+            request_id = record.args.get("{x-request-id}o") or record.args.get("{x-request-id}i")
+            if isinstance(request_id, str) and request_id not in ("", "-"):
+                record.request_id = request_id
+        return True
+
+
+def use_json_for_gunicorn(glogger: object) -> None:
+    """JSON lines, addresses masked, on a gunicorn ``Logger``'s error and access logs.
+
+    For ``gunicorn.conf.py``'s logger class, after its ``setup`` (which gunicorn calls again when
+    it reopens its logs, so this may run more than once)::
+
+        if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+            use_json_for_gunicorn(self)
+    """
+    for log in (glogger.error_log, glogger.access_log):
+        for handler in log.handlers:
+            handler.setFormatter(JsonFormatter())
+            if not any(isinstance(f, MaskPersonalData) for f in handler.filters):
+                handler.addFilter(MaskPersonalData())
+    access_filters = glogger.access_log.filters
+    if not any(isinstance(f, GunicornRequestId) for f in access_filters):
+        access_filters.insert(0, GunicornRequestId())  # before the link-token filter

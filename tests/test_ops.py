@@ -413,3 +413,39 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
         [sys.executable, "-c", render], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert 'csam_activations_total{event="issued"} 2.0' in result.stdout, result.stderr
+
+
+def test_gunicorn_logs_as_json_with_the_request_id():
+    import importlib.util
+
+    from gunicorn.config import Config
+
+    from ops.logging import use_json_for_gunicorn
+
+    path = ROOT / "csam_activation" / "gunicorn.conf.py"
+    spec = importlib.util.spec_from_file_location("csam_gunicorn_conf", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = Config()
+    cfg.set("accesslog", "-")
+    glogger = module.RedactingLogger(cfg)
+    use_json_for_gunicorn(glogger)
+    use_json_for_gunicorn(glogger)  # gunicorn reopening its logs: nothing doubled
+    buffer = io.StringIO()
+    for log in (glogger.error_log, glogger.access_log):
+        for handler in log.handlers:
+            handler.setStream(buffer)
+    atoms = {
+        "r": "GET /nl/activeren/Tok3nTok3nTok3n/?to=jan.peeters@example.be HTTP/1.1",
+        "s": "302",
+        "{x-request-id}o": "0123456789abcdef0123456789abcdef",
+    }
+    glogger.access_log.info('"%(r)s" %(s)s', atoms)
+    glogger.error_log.warning("Worker for jan.peeters@example.be timed out")
+    access, error = json_lines(buffer)
+    assert access["logger"] == "gunicorn.access"
+    assert access["request_id"] == "0123456789abcdef0123456789abcdef"
+    assert access["message"] == '"GET /nl/activeren/[redacted]/?to=ja…@example.be HTTP/1.1" 302'
+    assert error["logger"] == "gunicorn.error"
+    assert error["message"] == "Worker for ja…@example.be timed out"
+    assert error["request_id"] is None
