@@ -214,6 +214,11 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
     return key
 
 
+_KEY_COLUMNS = [
+    field.attname for field in DigitalKey._meta.concrete_fields if not field.is_relation
+]
+
+
 @sensitive_variables("code")
 def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResult:
     """Check the code the key delivered and, when right, activate the key.
@@ -221,7 +226,9 @@ def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResul
     An already active key answers OK (a double submit of a right code must not fail).
     Activating the first key completes the activation (SPEC §4).
     """
-    key.refresh_from_db()
+    # Every column again, but not the user and activation already loaded with the key (a key
+    # never changes owner or activation): refresh_from_db() would read them and the citizen anew.
+    key.refresh_from_db(fields=_KEY_COLUMNS)
     if key.state == DigitalKey.State.ACTIVE:
         return VerifyResult(Outcome.OK)
     result = get_kind(key.kind).verify(key, code, request=request)
@@ -244,7 +251,8 @@ def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResul
         )
         if not updated:
             return VerifyResult(Outcome.OK)
-        key.refresh_from_db()
+        # What the UPDATE wrote, without reading the rows again (and their citizen and user).
+        key.state, key.activated_at = DigitalKey.State.ACTIVE, now
         audit.record(
             Action.KEY_ACTIVATED,
             request=request,
@@ -258,7 +266,7 @@ def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResul
                 pk=activation.pk, state=State.CODE_VERIFIED
             ).update(state=State.COMPLETED, completed_at=now)
             if completed:
-                activation.refresh_from_db()
+                activation.state, activation.completed_at = State.COMPLETED, now
                 audit.record(Action.ACTIVATION_COMPLETED, request=request, activation=activation)
     send_key_activated_email(key)
     return VerifyResult(Outcome.OK)
