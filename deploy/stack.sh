@@ -163,6 +163,7 @@ configure() {
 	default TRUSTED_PROXIES 127.0.0.1
 	default TASKS_BACKEND database
 	default LOG_FORMAT json
+	default PROMETHEUS_MULTIPROC_DIR "$VAR/prometheus" # one set of metrics for every process
 	if [ -z "${SECRET_KEY:-}" ]; then
 		if [ ! -s "$VAR/secret_key" ]; then
 			(umask 077 && openssl rand -base64 48 | tr -d '\n' >"$VAR/secret_key")
@@ -265,6 +266,9 @@ cmd_start() {
 	prepare_database_and_files
 	render_nginx
 
+	# prometheus-client's multiprocess files: emptied before the processes start, and only then.
+	mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+	find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -type f -name '*.db' -delete
 	say "== starting: ${#PORTS[@]} gunicorn instances, the worker, nginx"
 	local i
 	for i in "${!PORTS[@]}"; do start_app "app-$((i + 1))" "${PORTS[$i]}"; done

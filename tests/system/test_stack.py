@@ -191,7 +191,7 @@ def test_the_link_rate_limit_counts_the_client_address_behind_the_proxy(stack: S
     assert refused == [("127.0.0.2",)], refused
 
 
-def test_http_redirects_to_https_and_metrics_are_not_public(stack: Stack):
+def test_http_redirects_to_https_and_metrics_are_for_loopback_only(stack: Stack):
     connection = http.client.HTTPConnection("127.0.0.1", stack.http_port, timeout=10)
     connection.request("GET", "/nl/")
     response = connection.getresponse()
@@ -199,6 +199,17 @@ def test_http_redirects_to_https_and_metrics_are_not_public(stack: Stack):
     assert response.getheader("Location") == f"{stack.url}/nl/"
     connection.close()
     assert _open(stack, "/metrics", "127.0.0.4").status == 403
+
+    # Prometheus asks an instance directly; with PROMETHEUS_MULTIPROC_DIR shared it reports the
+    # whole stack, the other instance's workers included.
+    connection = http.client.HTTPConnection("127.0.0.1", stack.app_ports[1], timeout=10)
+    connection.request("GET", "/metrics", headers={"Host": "127.0.0.1"})
+    response = connection.getresponse()
+    text = response.read().decode()
+    connection.close()
+    assert response.status == 200
+    refused = re.search(r'^csam_rate_limited_total\{scope="link:ip"\} (\S+)$', text, re.M)
+    assert refused and float(refused.group(1)) >= 1, text[-2000:]
 
 
 def test_no_link_token_in_the_stacks_logs(stack: Stack):
