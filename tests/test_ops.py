@@ -415,7 +415,7 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     assert 'csam_activations_total{event="issued"} 2.0' in result.stdout, result.stderr
 
 
-def test_gunicorn_logs_as_json_with_the_request_id():
+def test_gunicorn_logs_as_json_with_the_request_id(monkeypatch):
     import importlib.util
 
     from gunicorn.config import Config
@@ -429,12 +429,16 @@ def test_gunicorn_logs_as_json_with_the_request_id():
     cfg = Config()
     cfg.set("accesslog", "-")
     glogger = module.RedactingLogger(cfg)
-    use_json_for_gunicorn(glogger)
-    use_json_for_gunicorn(glogger)  # gunicorn reopening its logs: nothing doubled
     buffer = io.StringIO()
     for log in (glogger.error_log, glogger.access_log):
-        for handler in log.handlers:
-            handler.setStream(buffer)
+        # gunicorn's loggers are process-wide: only this Logger's handler, writing to the buffer
+        handler = next(h for h in log.handlers if getattr(h, "_gunicorn", False))
+        handler.setStream(buffer)
+        monkeypatch.setattr(log, "handlers", [handler])
+        monkeypatch.setattr(log, "propagate", False)
+        monkeypatch.setattr(log, "filters", list(log.filters))
+    use_json_for_gunicorn(glogger)
+    use_json_for_gunicorn(glogger)  # gunicorn reopening its logs: nothing doubled
     atoms = {
         "r": "GET /nl/activeren/Tok3nTok3nTok3n/?to=jan.peeters@example.be HTTP/1.1",
         "s": "302",
