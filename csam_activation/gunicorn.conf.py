@@ -8,6 +8,7 @@ handler). Command-line options (``--bind``, ``--workers``, …) and ``GUNICORN_C
 apply on top of this file.
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,12 @@ class RedactingLogger(Logger):
         for log in (self.error_log, self.access_log):
             if not any(isinstance(existing, RedactLinkTokens) for existing in log.filters):
                 log.addFilter(RedactLinkTokens())
+        if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
+            # One JSON object a line, with the request id the app answered with, addresses
+            # masked; safe to call again when gunicorn reopens its logs.
+            from ops.logging import use_json_for_gunicorn
+
+            use_json_for_gunicorn(self)
 
 
 logger_class = RedactingLogger
