@@ -342,3 +342,44 @@ class TestGunicorn:
         )
         assert "Error handling request /nl/activeren/[redacted]/" in error_log
         assert token not in access_log + error_log
+
+
+def test_gunicorn_writes_json_lines_with_the_request_id_when_asked(tmp_path, token):
+    """``LOG_FORMAT=json``: gunicorn's own access lines are JSON too, redacted, with the id."""
+    import json
+
+    port = free_port()
+    access = tmp_path / "access.log"
+    env = {**server_env(tmp_path), "LOG_FORMAT": "json"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(GUNICORN_CONF),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--access-logfile",
+            str(access),
+            "csam_activation.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_up(process, port, access)
+        assert get(f"http://127.0.0.1:{port}/healthz", **{"X-Request-ID": "req-0123456789"}) == 200
+        assert get(f"http://127.0.0.1:{port}/nl/activeren/{token}/") == 500
+    finally:
+        stop(process)
+    lines = [json.loads(line) for line in access.read_text().splitlines() if line.strip()]
+    assert {line["logger"] for line in lines} == {"gunicorn.access"}
+    health = next(line for line in lines if "/healthz" in line["message"])
+    assert health["request_id"] == "req-0123456789"
+    assert any("/nl/activeren/[redacted]/" in line["message"] for line in lines)
+    assert token not in access.read_text()
