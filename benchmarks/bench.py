@@ -13,9 +13,9 @@ each of two applications, one after the other on the same machine:
   forms, one argon2 hash with the product's hasher class, one INSERT) and a minimal two-step
   sign-in (password, then a code sent by e-mail);
 
-gunicorn runs with 2 sync workers and sends e-mail over SMTP to an aiosmtpd server inside this
-process, where the simulated citizens read their codes. ``--citizens`` citizens (default 8), each
-from its own loopback address, walk at once:
+gunicorn runs with 2 sync workers and sends e-mail over SMTP to an aiosmtpd server in a process
+of its own (``benchmarks/smtp_sink.py``), whose log the simulated citizens read their codes from.
+``--citizens`` citizens (default 8), each from its own loopback address, walk at once:
 
 1. ``activate-app``: complete activations with the app key (TOTP, the code computed from the page);
 2. ``activate-email``: complete activations with the e-mail key (the code read from the sink);
@@ -39,8 +39,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import email
-import email.policy
 import http.client
 import json
 import os
@@ -86,53 +84,65 @@ TARGETS = {  # (figure, scenario): (bound, "min" or "max"), from issue 10's "Don
 
 
 class Mailbox:
-    """Every e-mail gunicorn's workers send, by recipient; citizens wait here for their codes."""
+    """Every e-mail gunicorn's workers sent, by recipient, as ``benchmarks/smtp_sink.py`` (a
+    process of its own) wrote them down; citizens wait here for their codes."""
 
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[str]] = defaultdict(list)
-        self.condition = threading.Condition()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.first_lines: dict[str, list[str]] = defaultdict(list)
+        self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        body = message.get_body(preferencelist=("plain",))
-        text = body.get_content() if body is not None else ""
-        with self.condition:
-            for recipient in envelope.rcpt_tos:
-                self.bodies[recipient.lower()].append(text)
-            self.condition.notify_all()
-        return "250 Message accepted for delivery"
+    def _read(self) -> None:
+        with self.lock, self.path.open(encoding="utf-8") as source:
+            source.seek(self.offset)
+            while True:
+                line = source.readline()
+                if not line.endswith("\n"):
+                    break
+                self.offset += len(line.encode())
+                message = json.loads(line)
+                for recipient in message["to"]:
+                    self.first_lines[recipient].append(message["first_line"])
 
     def count(self, address: str) -> int:
-        with self.condition:
-            return len(self.bodies[address.lower()])
+        self._read()
+        with self.lock:
+            return len(self.first_lines[address.lower()])
 
     def wait_code(self, address: str, after: int, timeout: float = 60) -> str:
         """The 6-digit code of the first message to ``address`` after the first ``after``."""
         deadline = time.monotonic() + timeout
-        with self.condition:
-            while True:
-                for text in self.bodies[address.lower()][after:]:
-                    first_line = text.strip().splitlines()[0] if text.strip() else ""
+        while True:
+            self._read()
+            with self.lock:
+                for first_line in self.first_lines[address.lower()][after:]:
                     found = re.search(r"\b(\d{6})\s*$", first_line)
                     if found:
                         return found.group(1)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ActivationFailed("mailbox", 0, f"no code for {address}")
-                self.condition.wait(left)
+            if time.monotonic() > deadline:
+                raise ActivationFailed("mailbox", 0, f"no code for {address}")
+            time.sleep(0.01)
 
 
 @contextlib.contextmanager
-def smtp_sink():
-    from aiosmtpd.controller import Controller
-
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
+def smtp_sink(directory: Path):
+    """``benchmarks/smtp_sink.py`` on a free port; yields the mailbox and the port."""
+    port = free_port()
+    path = directory / "mail.jsonl"
+    path.touch()
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(ROOT / "benchmarks" / "smtp_sink.py"), str(port), str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield mailbox, controller.port
+        if process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the SMTP sink did not start")
+        yield Mailbox(path), port
     finally:
-        controller.stop()
+        process.terminate()
+        process.wait(10)
 
 
 # --- the simulated citizens -------------------------------------------------------------------
@@ -877,7 +887,10 @@ def main(argv: list[str] | None = None) -> int:
         "databases": {},
     }
     failed = 0
-    with tempfile.TemporaryDirectory(prefix="csam-bench-") as tmp, smtp_sink() as (mailbox, port):
+    with (
+        tempfile.TemporaryDirectory(prefix="csam-bench-") as tmp,
+        smtp_sink(Path(tmp)) as (mailbox, port),
+    ):
         runs: dict = defaultdict(lambda: defaultdict(list))
         for repeat in range(args.repeat):
             for kind in [k.strip() for k in args.databases.split(",") if k.strip()]:
