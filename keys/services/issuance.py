@@ -54,6 +54,14 @@ def activation_link(token: str, language: str) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+class OpenActivationExists(Exception):
+    """The citizen already has an open activation and the caller asked not to supersede it."""
+
+    def __init__(self, activation: Activation) -> None:
+        super().__init__(f"activation {activation.pk} is still open")
+        self.activation = activation
+
+
 def issue_activation(
     citizen: Citizen,
     *,
@@ -61,6 +69,7 @@ def issue_activation(
     office: RegistrationOffice | None = None,
     request: HttpRequest | None = None,
     actor_label: str = "",
+    supersede: bool = True,
 ) -> IssuedActivation:
     """Issue a fresh activation to ``citizen`` and e-mail its link.
 
@@ -68,6 +77,37 @@ def issue_activation(
     link and code work at a time; the database enforces that too. The e-mail is sent after the
     activation is saved; its outcome is recorded on the activation (``email_status``) so that a
     failed delivery is visible and can be retried with :func:`resend_activation_email`.
+    """
+    issued = create_activation(
+        citizen,
+        issued_by=issued_by,
+        office=office,
+        request=request,
+        actor_label=actor_label,
+        supersede=supersede,
+    )
+    send_activation_email(issued.activation, issued.activation_link)
+    return issued
+
+
+def create_activation(
+    citizen: Citizen,
+    *,
+    issued_by: User | None,
+    office: RegistrationOffice | None = None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
+    supersede: bool = True,
+) -> IssuedActivation:
+    """Save a fresh activation in one transaction, without sending its e-mail.
+
+    The caller sends the e-mail (:func:`send_activation_email`) once its own transaction, if
+    any, has committed, so that no lock is held while a mail server answers. With
+    ``supersede=False`` an open activation is not replaced: :class:`OpenActivationExists` is
+    raised instead (bulk issuance: running the same file twice issues nothing twice).
+
+    When ``office`` is not the citizen's office, the citizen is served where they came: their
+    record moves to ``office`` (see :func:`take_over`) and the audit trail names both offices.
     """
     office = office or citizen.office
     code = tokens.generate_activation_code()
@@ -79,6 +119,11 @@ def issue_activation(
             Activation.objects.select_for_update().filter(
                 citizen=citizen, state__in=Activation.OPEN_STATES
             )
+        )
+        if previous and not supersede:
+            raise OpenActivationExists(previous[0])
+        previous_office = take_over(
+            citizen, office, by=issued_by, request=request, actor_label=actor_label
         )
         for old in previous:
             old.state = Activation.State.SUPERSEDED
@@ -104,6 +149,7 @@ def issue_activation(
                 activation=old,
                 superseded_by=activation.pk,
             )
+        detail = {"previous_office": previous_office.code} if previous_office else {}
         audit.record(
             Action.ACTIVATION_ISSUED,
             request=request,
@@ -113,10 +159,44 @@ def issue_activation(
             office=office.code,
             expires_at=activation.expires_at.isoformat(),
             reissue_of=[old.pk for old in previous],
+            **detail,
         )
     link = activation_link(token, citizen.language)
-    send_activation_email(activation, link)
     return IssuedActivation(activation=activation, activation_code=code, activation_link=link)
+
+
+def take_over(
+    citizen: Citizen,
+    office: RegistrationOffice,
+    *,
+    by: User | None,
+    request: HttpRequest | None = None,
+    actor_label: str = "",
+) -> RegistrationOffice | None:
+    """Move the citizen's record to ``office``, where they are being served now.
+
+    A citizen may go to any registration office: the office that reissues or revokes their
+    activation takes their record over (it then lists it; the former office keeps listing the
+    activations it issued). Records ``citizen_updated`` with both offices. Returns the former
+    office, or None when the record was already there. Call inside a transaction.
+    """
+    current = Citizen.objects.select_for_update().select_related("office").get(pk=citizen.pk)
+    if current.office_id == office.pk:
+        return None
+    previous = current.office
+    Citizen.objects.filter(pk=citizen.pk).update(office=office, updated_at=timezone.now())
+    citizen.office = office
+    audit.record(
+        Action.CITIZEN_UPDATED,
+        request=request,
+        actor=by,
+        actor_label=actor_label,
+        citizen=citizen,
+        fields=["office"],
+        office=office.code,
+        previous_office=previous.code,
+    )
+    return previous
 
 
 def send_activation_email(activation: Activation, link: str) -> bool:
@@ -164,17 +244,36 @@ def resend_activation_email(
 
 
 def revoke_activation(
-    activation: Activation, *, by: User | None, request: HttpRequest | None = None
+    activation: Activation,
+    *,
+    by: User | None,
+    request: HttpRequest | None = None,
+    office: RegistrationOffice | None = None,
 ) -> bool:
-    """Cancel an open activation: its link and code stop working. Returns whether it changed."""
+    """Cancel an open activation: its link and code stop working. Returns whether it changed.
+
+    ``office`` is the office of the clerk who revokes: when it is not the citizen's, it takes the
+    record over (:func:`take_over`) and the audit event names both offices. The activation
+    itself keeps the office that issued it.
+    """
     with transaction.atomic():
         updated = Activation.objects.filter(
             pk=activation.pk, state__in=Activation.OPEN_STATES
         ).update(state=Activation.State.REVOKED, closed_at=timezone.now())
         if updated:
             activation.refresh_from_db()
+            detail = {}
+            if office is not None:
+                previous_office = take_over(activation.citizen, office, by=by, request=request)
+                detail["office"] = office.code
+                if previous_office is not None:
+                    detail["previous_office"] = previous_office.code
             audit.record(
-                Action.ACTIVATION_REVOKED, request=request, actor=by, activation=activation
+                Action.ACTIVATION_REVOKED,
+                request=request,
+                actor=by,
+                activation=activation,
+                **detail,
             )
     return bool(updated)
 
