@@ -13,16 +13,17 @@ from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from keys import audit
-from keys.admin_forms import CitizenForm
+from keys.admin_forms import CitizenForm, FindCitizenForm
 from keys.models import (
     Activation,
     AuditEvent,
@@ -424,6 +425,8 @@ class CitizenAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeScop
             office = request.user.office
 
             class ClerkForm(form):
+                clerk_office = office
+
                 def clean(self) -> dict:
                     data = super().clean()
                     if office is None:
@@ -442,6 +445,91 @@ class CitizenAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeScop
     @admin.display(description=_("national number"), ordering="national_number")
     def national_number_display(self, obj: Citizen) -> str:
         return obj.national_number_display
+
+    # -- a citizen of another office -----------------------------------------------------------
+
+    def get_urls(self) -> list:
+        find = path("find/", self.admin_site.admin_view(self.find_view), name="keys_citizen_find")
+        return [find, *super().get_urls()]
+
+    def may_find(self, request: HttpRequest) -> bool:
+        """Clerks find a citizen of another office to serve them; the helpdesk sees all."""
+        return not sees_all_offices(request.user) and (
+            self.has_issue_activation_permission(request)
+            or self.has_revoke_activation_permission(request)
+        )
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "may_find": self.may_find(request)}
+        return super().changelist_view(request, extra_context)
+
+    def find_view(self, request: HttpRequest) -> HttpResponse:
+        """Find a citizen registered at another office by their exact national number, and
+        reissue or revoke their activation here: the record then belongs to this office.
+
+        The number travels in a POST body only (never in a URL or an access log), and nothing
+        but the exact number finds anybody: other offices' lists stay hidden.
+        """
+        if not self.may_find(request):
+            raise PermissionDenied
+        office = request.user.office
+        may_issue = self.has_issue_activation_permission(request)
+        may_revoke = self.has_revoke_activation_permission(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Find a citizen of another office"),
+            "opts": self.model._meta,
+            "office": office,
+            "may_issue": may_issue,
+            "may_revoke": may_revoke,
+        }
+        form = FindCitizenForm(request.POST if request.method == "POST" else None)
+        context["form"] = form
+        if office is None or not form.is_valid():
+            return TemplateResponse(request, "admin/keys/citizen/find.html", context)
+        number = form.cleaned_data["national_number"]
+        citizen = Citizen.objects.select_related("office").filter(national_number=number).first()
+        context["searched"] = True
+        context["citizen"] = citizen
+        if citizen is None or citizen.office_id == office.pk:
+            return TemplateResponse(request, "admin/keys/citizen/find.html", context)
+        action = request.POST.get("action")
+        if action == "reissue" and may_issue:
+            issued = issuance.issue_activation(
+                citizen, issued_by=request.user, office=office, request=request
+            )
+            report_email_outcome(request, [issued])
+            return render_letters(request, [issued])
+        open_activation = citizen.activations.open().select_related("office").first()
+        if action == "revoke" and may_revoke and open_activation is not None:
+            if request.POST.get("post") != "yes":
+                return TemplateResponse(
+                    request,
+                    "admin/keys/confirm_revoke.html",
+                    {
+                        **self.admin_site.each_context(request),
+                        "title": _("Revoke activations?"),
+                        "targets": [open_activation],
+                        "hidden": [("national_number", number), ("action", "revoke")],
+                        "opts": self.model._meta,
+                    },
+                )
+            issuance.revoke_activation(
+                open_activation, by=request.user, request=request, office=office
+            )
+            self.message_user(
+                request,
+                _(
+                    "The activation of %(name)s is revoked: its link and code no longer work. "
+                    "Their record now belongs to your office."
+                )
+                % {"name": citizen.full_name},
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(reverse("admin:keys_citizen_change", args=[citizen.pk]))
+        context["open_activation"] = open_activation
+        context["latest_activation"] = issuance.current_activation(citizen)
+        return TemplateResponse(request, "admin/keys/citizen/find.html", context)
 
     @admin.display(description=_("activation"))
     def activation_state(self, obj: Citizen) -> str:

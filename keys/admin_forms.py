@@ -4,17 +4,24 @@ from datetime import date
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from keys.conf import limits
-from keys.models import Activation, Citizen
+from keys.models import Activation, Citizen, RegistrationOffice
 from keys.phones import normalize_mobile_number
 from keys.validators import age_on, normalize_national_number, parse_national_number
 
 
 class CitizenForm(forms.ModelForm):
     """The record taken at the counter, with the checks a clerk needs to get it right once."""
+
+    # The office of the clerk registering (set by the admin): a person already registered at
+    # another office is pointed to the lookup that lets this office serve them.
+    clerk_office: RegistrationOffice | None = None
 
     class Meta:
         model = Citizen
@@ -63,6 +70,25 @@ class CitizenForm(forms.ModelForm):
         digits = number.digits
         existing = Citizen.objects.filter(national_number=digits).exclude(pk=self.instance.pk)
         existing = existing.select_related("office").first()
+        if (
+            existing is not None
+            and self.clerk_office is not None
+            and existing.office_id != self.clerk_office.pk
+        ):
+            raise ValidationError(
+                format_html(
+                    '{} <a href="{}">{}</a>',
+                    _(
+                        "This person is already registered, at %(office)s. Any office may serve "
+                        "them: find them by their national number to reissue or revoke their "
+                        "activation here."
+                    )
+                    % {"office": existing.office},
+                    reverse("admin:keys_citizen_find"),
+                    _("Find a citizen of another office"),
+                ),
+                code="registered_elsewhere",
+            )
         if existing is not None:
             open_activation = existing.activations.open().first()
             if open_activation is not None:
@@ -110,3 +136,28 @@ class ConfirmActionForm(forms.Form):
 
 def open_activation_of(citizen: Citizen) -> Activation | None:
     return citizen.activations.open().first()
+
+
+class FindCitizenForm(forms.Form):
+    """A citizen of another office is found by their exact national number only: the whole
+    number as people type it (dots, dashes, spaces), never a part of it, a name or a list."""
+
+    national_number = forms.CharField(
+        label=gettext_lazy("National register or BIS number"),
+        max_length=20,
+        help_text=gettext_lazy("The whole number, for example 85.07.30-033.28."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    def clean_national_number(self) -> str:
+        value = self.cleaned_data["national_number"]
+        digits = normalize_national_number(value)
+        if digits.isdigit() and len(digits) < 11:
+            raise ValidationError(
+                _(
+                    "Type the whole national register or BIS number (11 digits): a citizen of "
+                    "another office is found by their exact number only."
+                ),
+                code="partial",
+            )
+        return parse_national_number(value).digits
