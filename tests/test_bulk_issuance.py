@@ -324,3 +324,30 @@ def test_a_known_person_without_open_activation_gets_a_new_one(office, other_off
     )
     assert issued.detail["office"] == "leuven"
     assert issued.detail["previous_office"] == "gent"
+
+
+class RecordingBackend:
+    """Records whether a transaction was open when each e-mail went out."""
+
+    in_transaction: list[bool] = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        from django.db import connection
+
+        RecordingBackend.in_transaction.append(connection.in_atomic_block)
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_row_in_its_own_transaction_and_the_mail_after_it(office, tmp_path):
+    RecordingBackend.in_transaction = []
+    recording = {"default": {"BACKEND": "tests.test_bulk_issuance.RecordingBackend"}}
+    with override_settings(MAILERS=recording):
+        _, _, error = bulk(write(tmp_path, GOOD), json=True)
+    assert error is None
+    assert RecordingBackend.in_transaction == [False, False, False]
+    assert Activation.objects.count() == 3
