@@ -93,3 +93,24 @@ def test_demo_setup_creates_staff_and_a_working_activation(db):
     # a second run gives fresh passwords and supersedes the demo activation
     call_command("demo_setup", stdout=StringIO(), stderr=StringIO())
     assert Activation.objects.filter(state=Activation.State.SUPERSEDED).count() == 1
+
+
+def test_a_queued_activation_email_is_said_to_be_queued(office, settings):
+    """With the database task backend the e-mail waits for the worker: that is no failure."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    out, err = StringIO(), StringIO()
+    call_command(
+        "issue_activation",
+        first_name="Jan",
+        last_name="Peeters",
+        national_number="85073003328",
+        email="jan.peeters@example.be",
+        stdout=out,
+        stderr=err,
+    )
+    assert "queued" in out.getvalue()
+    assert "could not be sent" not in err.getvalue()

@@ -24,7 +24,7 @@ from keys import audit
 from keys.admin_forms import CitizenForm
 from keys.context_processors import helpdesk
 from keys.management.commands.import_offices import read_csv
-from keys.models import AuditEvent, Citizen, RegistrationOffice
+from keys.models import Activation, AuditEvent, Citizen, RegistrationOffice
 from keys.services import issuance
 from keys.validators import normalize_national_number
 
@@ -266,10 +266,15 @@ class Command(BaseCommand):
         self.stdout.write(f"  activation link (e-mail): {issued.activation_link}")
         valid_until = timezone.localtime(issued.activation.expires_at)
         self.stdout.write(f"  valid until: {valid_until:%Y-%m-%d %H:%M %Z}")
-        if not issued.email_sent:
+        status = issued.activation.email_status
+        if status == Activation.EmailStatus.PENDING:
+            self.stdout.write(
+                "  activation e-mail: queued; the task worker (manage.py delivery_worker) sends it"
+            )
+        elif not issued.email_sent:
             self.stderr.write(
-                "  WARNING: the activation e-mail could not be sent; give the link by other "
-                "means or resend it from the admin."
+                "  WARNING: the activation e-mail could not be sent yet (it is retried); give the "
+                "link by other means or resend it from the admin."
             )
 
     # -- many people from a CSV file -----------------------------------------------------------
