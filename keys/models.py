@@ -358,6 +358,7 @@ class DigitalKey(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", _("Being activated")
         ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
         REMOVED = "removed", _("Removed")
 
     user = models.ForeignKey(
@@ -591,6 +592,11 @@ class AuditEvent(models.Model):
         PASSWORD_RESET = "password_reset", _("New password set with a new activation")
         KEY_REMOVED = "key_removed", _("Digital key removed")
         PHONE_CHANGED = "phone_changed", _("Mobile number of the SMS key changed")
+        KEY_BLOCKED = "key_blocked", _("Digital key blocked by the helpdesk")
+        SIGNIN_UNLOCKED = "signin_unlocked", _("Sign-in lockout lifted by the helpdesk")
+        CITIZEN_VIEWED = "citizen_viewed", _("Citizen's page viewed by the helpdesk")
+        AUDIT_EXPORTED = "audit_exported", _("Activity exported as CSV")
+        CITIZEN_LOOKED_UP = "citizen_looked_up", _("Citizen of another office looked up")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)
