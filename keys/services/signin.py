@@ -85,9 +85,9 @@ def _reserve(request: HttpRequest, username: str) -> tuple[SignInAttempt | None,
     A try that turns out right is taken back (:func:`_release`).
     """
     canonical = _canonical(username)
-    SignInGuard.objects.get_or_create(username_canonical=canonical)
     with transaction.atomic():
-        SignInGuard.objects.select_for_update().filter(username_canonical=canonical).first()
+        # The guard row, made on first use, locked either way (one query where it exists).
+        SignInGuard.objects.select_for_update().get_or_create(username_canonical=canonical)
         minutes = lockout_remaining(username)
         if minutes:
             return None, minutes
