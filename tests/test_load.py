@@ -5,7 +5,7 @@ password, app code, done), each a separate HTTP client with its own cookies from
 loopback address (``benchmarks/concurrent_activations.py``):
 
 - against a live server in this process, on the test database (SQLite or ``DATABASE_URL``);
-- through gunicorn with 2 workers on the SQLite file the project ships with (``make bench``).
+- through gunicorn with 2 workers on the SQLite file the project ships with.
 
 Before the SQLite ``OPTIONS`` of ``csam_activation/settings.py`` both failed: most activations
 ended in ``OperationalError: database is locked`` on the code and account steps.
@@ -122,7 +122,7 @@ def test_concurrent_activations_against_a_live_server(live_url, server_errors):
 
 
 def test_concurrent_activations_through_gunicorn_on_the_shipped_sqlite(tmp_path):
-    """``make bench``: gunicorn, 2 workers, a fresh SQLite file, 8 citizens at once."""
+    """concurrent_activations.py: gunicorn, 2 workers, a fresh SQLite file, 8 citizens at once."""
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(

@@ -1,0 +1,57 @@
+"""``make bench`` runs: the product and its floor through gunicorn, every flow completes, and
+every figure the README quotes is there (a small run on SQLite; PostgreSQL is the same code)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ("activate-app", "activate-email", "signin")
+
+
+def test_bench_measures_product_and_floor(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/bench.py",
+            "--databases",
+            "sqlite",
+            "--citizens",
+            "2",
+            "--rounds",
+            "1",
+            "--signin-rounds",
+            "2",
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(result.stdout)
+    apps = data["databases"]["sqlite"]
+    for app in ("product", "floor"):
+        for scenario in SCENARIOS:
+            figures = apps[app][scenario]
+            assert figures["failed"] == 0, figures["failures"]
+            assert figures["flows"] == (4 if scenario == "signin" else 2)
+            assert figures["cpu_ms_per_flow"] > figures["hash_cpu_ms_per_flow"] > 0
+            assert figures["queries_per_request"] > 0  # X-Query-Count reached the client
+            assert figures["steps_ms"]
+        assert all(rss > 0 for rss in apps[app]["peak_rss_mb"])
+    ratios = data["ratios"]["sqlite"]
+    assert ratios["activate-app"]["flows_per_second"] > 0
+    assert set(ratios["targets"]) >= {
+        "activate-app flows_per_second",
+        "signin cpu_ms_per_request_without_hash",
+        "peak RSS per worker MB",
+    }
+    # The product's requests per activation: link and five POSTs, each with its redirect.
+    assert apps["product"]["activate-app"]["requests_per_flow"] == 12
