@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "keys",
     "ops",
+    "helpdesk",
 ]
 
 # The header middleware sits outside LocaleMiddleware and CommonMiddleware: the redirects

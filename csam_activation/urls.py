@@ -7,6 +7,8 @@ from django.urls import include, path
 urlpatterns = [
     # /healthz, /readyz, /metrics: no language prefix, no session (ops/views.py)
     path("", include("ops.urls")),
+    # the helpdesk's pages, in the admin's look, for staff (helpdesk/urls.py)
+    path("admin/helpdesk/", include("helpdesk.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

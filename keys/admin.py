@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -445,6 +446,22 @@ class CitizenAdmin(NationalNumberSearchMixin, ActivationActionsMixin, OfficeScop
     @admin.display(description=_("national number"), ordering="national_number")
     def national_number_display(self, obj: Citizen) -> str:
         return obj.national_number_display
+
+    def get_list_display(self, request: HttpRequest) -> list:
+        """The helpdesk gets a link to each citizen's helpdesk page (``helpdesk/``)."""
+        columns = list(super().get_list_display(request))
+        if request.user.has_perm("helpdesk.use_helpdesk"):
+            columns.append("helpdesk_page")
+        return columns
+
+    @admin.display(description=_("helpdesk"))
+    def helpdesk_page(self, obj: Citizen) -> str:
+        url = reverse("helpdesk:citizen", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Helpdesk page"))
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args, **kwargs):
+        context["may_use_helpdesk"] = request.user.has_perm("helpdesk.use_helpdesk")
+        return super().render_change_form(request, context, *args, **kwargs)
 
     # -- a citizen of another office -----------------------------------------------------------
 

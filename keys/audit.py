@@ -12,6 +12,9 @@ activations issued, opened and completed, codes sent, undelivered, refused and r
 rate-limit refusals, and every other action by name.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.http import HttpRequest
@@ -20,7 +23,20 @@ from keys.models import Activation, AuditEvent, Citizen, User
 from keys.network import client_ip
 from ops.metrics import count_event
 
-__all__ = ["client_ip", "record"]
+__all__ = ["client_ip", "extra_detail", "record"]
+
+_extra_detail: ContextVar[dict[str, Any]] = ContextVar("audit_extra_detail")
+
+
+@contextmanager
+def extra_detail(**detail: Any) -> Iterator[None]:
+    """Add ``detail`` to every event recorded inside the block: the helpdesk's reason reaches
+    the events the services it calls write (``helpdesk/services.py``)."""
+    token = _extra_detail.set({**_extra_detail.get({}), **detail})
+    try:
+        yield
+    finally:
+        _extra_detail.reset(token)
 
 
 def record(
@@ -34,6 +50,7 @@ def record(
     **detail: Any,
 ) -> AuditEvent:
     """Append one event. ``detail`` must never carry a secret."""
+    detail = {**_extra_detail.get({}), **detail}
     user = getattr(request, "user", None)
     if actor is None and user is not None and user.is_authenticated:
         actor = user

@@ -27,6 +27,12 @@ def ensure_roles() -> None:
             group.permissions.set(
                 Permission.objects.filter(content_type__app_label="keys", codename__in=codenames)
             )
+            helpdesk_codenames = import_module("helpdesk.migrations.0002_roles").ROLES.get(name, [])
+            group.permissions.add(
+                *Permission.objects.filter(
+                    content_type__app_label="helpdesk", codename__in=helpdesk_codenames
+                )
+            )
 
 
 def make_staff(username: str, group: str | None, office: RegistrationOffice | None) -> User:
