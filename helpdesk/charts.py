@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from helpdesk.selectors import STAGES, Funnel, week_label
 
 WIDTH = 720
-LABEL_WIDTH = 170
+BARS_WIDTH = 520
+LABEL_WIDTH = 160
 BAR_HEIGHT = 26
 BAR_GAP = 10
 SHOWN_OUTCOMES = ["expired", "locked", "revoked"]
@@ -36,7 +37,7 @@ def bars(data: Funnel) -> dict:
     rows += [
         (n, label, v, p, True) for n, label, v, p in data.total.outcomes if n in SHOWN_OUTCOMES
     ]
-    plot = WIDTH - LABEL_WIDTH - 110
+    plot = BARS_WIDTH - LABEL_WIDTH - 110
     top = max(data.total["issued"], 1)
     items = []
     y = 10
@@ -77,7 +78,7 @@ class Series:
 
 def weekly(data: Funnel) -> dict:
     """A line per stage across the weeks of the period."""
-    left, right, top, bottom = 60, 20, 20, 50
+    left, right, top, bottom = 60, 30, 20, 50
     height = 300
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
     weeks = data.weeks
@@ -96,10 +97,14 @@ def weekly(data: Funnel) -> dict:
         series.append(Series(index, name, str(label), " ".join(f"{a},{b}" for a, b in dots), dots))
     ticks = [(y(peak * k // 4), peak * k // 4) for k in range(5)]
     every = max(1, math.ceil(len(weeks) / 12))
-    labels = [(x(i), week_label(week)) for i, (week, _row) in enumerate(weeks) if i % every == 0]
+    labels = [
+        (x(i), week_label(week)[5:]) for i, (week, _row) in enumerate(weeks) if i % every == 0
+    ]
+    first, last = data.since.isocalendar()[0], data.until.isocalendar()[0]
     return {
         "width": WIDTH,
         "height": height,
+        "years": str(first) if first == last else f"{first}–{last}",
         "left": left,
         "right": WIDTH - right,
         "top": top,

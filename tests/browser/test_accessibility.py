@@ -210,3 +210,38 @@ def test_sign_in_and_self_service_pages_have_no_axe_violation(
     ]:
         page.goto(base + path)
         assert_accessible(page, f"{language} {path}")
+
+
+def test_helpdesk_citizen_page_and_funnel_have_no_axe_violation(
+    page: Page, site, citizen, clerk, helpdesk, rf
+):
+    """The helpdesk's citizen page (with a full history), an action's confirmation with and
+    without its reason, and the funnel page, in Dutch and English."""
+    from django.urls import reverse
+
+    from tests.browser.helpdesk_data import citizen_with_history, funnel_data, staff_sign_in
+
+    person = citizen_with_history(citizen, clerk, rf)
+    funnel_data()
+    staff_sign_in(page, site.url, helpdesk.username)
+    citizen_url = site.url + reverse("helpdesk:citizen", args=[person.pk])
+    funnel_url = site.url + reverse("helpdesk:funnel")
+    page.goto(citizen_url)
+    expect(page.locator("#timeline-heading")).to_be_visible()
+    assert_accessible(page, "helpdesk citizen page")
+    page.locator("#keys-heading ~ table button").first.click()
+    expect(page.locator("textarea[name=reason]")).to_be_visible()
+    assert_accessible(page, "helpdesk block confirmation")
+    page.locator('input[type="submit"].default').click()
+    expect(page.locator(".errorlist")).to_be_visible()
+    assert_accessible(page, "helpdesk confirmation without a reason")
+    page.goto(funnel_url)
+    expect(page.locator("svg.chart.bars")).to_be_visible()
+    assert_accessible(page, "funnel")
+    page.goto(funnel_url + "?since=2026-12-01&until=2026-01-01")
+    assert_accessible(page, "funnel with a wrong period")
+    page.context.set_extra_http_headers({"Accept-Language": "en"})
+    page.goto(citizen_url + "?action=signin_succeeded")
+    assert_accessible(page, "helpdesk citizen page, filtered, English")
+    page.goto(funnel_url)
+    assert_accessible(page, "funnel, English")

@@ -80,3 +80,21 @@ def test_screenshot_every_step(page: Page, site, smtp_sink, citizen, clerk, tmp_
     for path in shots:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size > 5000
+
+
+def test_screenshot_the_funnel(page: Page, site, helpdesk, tmp_path):
+    """The helpdesk's activation funnel (twelve weeks of three offices), in Dutch."""
+    from django.urls import reverse
+
+    from tests.browser.helpdesk_data import funnel_data, staff_sign_in
+
+    target = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+    funnel_data()
+    page.set_viewport_size({"width": 1440, "height": 900})
+    staff_sign_in(page, site.url, helpdesk.username)
+    page.goto(site.url + reverse("helpdesk:funnel"))
+    expect(page.locator("svg.chart.lines")).to_be_visible()
+    path = target / "10-funnel.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
