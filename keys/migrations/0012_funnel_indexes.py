@@ -11,7 +11,7 @@ from django.db import migrations
 POSTGRES_INDEXES = {
     "activation_funnel": (
         "ON keys_activation (created_at) INCLUDE "
-        "(office_id, state, expires_at, opened_at, code_verified_at, completed_at)"
+        "(id, office_id, state, expires_at, opened_at, code_verified_at, completed_at)"
     ),
     "auditevent_account_made": (
         "ON keys_auditevent (activation_id) "
