@@ -10,7 +10,14 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from keys import audit
-from keys.models import Activation, AuditEvent, Citizen, DigitalKey, RegistrationOffice
+from keys.models import (
+    Activation,
+    AuditEvent,
+    Citizen,
+    DigitalKey,
+    RegistrationOffice,
+    SignInAttempt,
+)
 from keys.services import activation as flow
 from keys.services import issuance
 
@@ -34,8 +41,23 @@ def citizen_with_history(citizen: Citizen, clerk, rf) -> Citizen:
         state=S.COMPLETED, completed_at=timezone.now()
     )
     for kind in ["totp", "sms"]:
-        audit.record(AuditEvent.Action.SIGNIN_SUCCEEDED, request=request, actor=user, kind=kind)
-    audit.record(AuditEvent.Action.SIGNIN_FAILED, request=request, actor=user, reason="password")
+        audit.record(
+            AuditEvent.Action.SIGNIN_SUCCEEDED,
+            request=request,
+            actor=user,
+            citizen=citizen,
+            kind=kind,
+        )
+    audit.record(
+        AuditEvent.Action.SIGNIN_FAILED,
+        request=request,
+        actor=user,
+        citizen=citizen,
+        reason="password",
+    )
+    SignInAttempt.objects.create(
+        username_canonical=user.username_canonical, ip_address="192.0.2.66"
+    )
     citizen.refresh_from_db()
     return citizen
 

@@ -228,6 +228,7 @@ def test_helpdesk_citizen_page_and_funnel_have_no_axe_violation(
     funnel_url = site.url + reverse("helpdesk:funnel")
     page.goto(citizen_url)
     expect(page.locator("#timeline-heading")).to_be_visible()
+    expect(page.locator("#signins-heading ~ table")).to_have_count(2)  # sign-ins, failed tries
     assert_accessible(page, "helpdesk citizen page")
     page.locator("#keys-heading ~ table button").first.click()
     expect(page.locator("textarea[name=reason]")).to_be_visible()
