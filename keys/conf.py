@@ -61,6 +61,16 @@ DEFAULTS: dict[str, Any] = {
         "signin:ip": (30, timedelta(minutes=10)),
         "reauth:user": (10, timedelta(minutes=10)),
     },
+    # Retention (manage.py prune_records, daily). Sign-in records (the attempts and the
+    # sign-in audit events, with their addresses and browsers) are kept as long as the real
+    # helpdesk shows a citizen's activity: 6 months. The rest of the audit trail (who
+    # registered, issued, revoked, looked up, what the citizen did in the wizard) answers a
+    # complaint or an inspection of a registration office, which concern the last year or two:
+    # 24 months, then it goes too, so that no one's trail is kept for ever.
+    "SIGNIN_RECORD_RETENTION": timedelta(days=183),
+    "AUDIT_EVENT_RETENTION": timedelta(days=730),
+    # Rows deleted a transaction: short transactions, no long lock on the tables.
+    "PRUNE_BATCH_SIZE": 5000,
     # Minimum age to be issued digital keys (SPEC §1).
     "MINIMUM_AGE_YEARS": 12,
     # Terms of use: the version the citizen accepts is recorded.
