@@ -302,3 +302,11 @@ def test_queries_do_not_grow_with_the_activations(client, helpdesk, known):
             )
     assert count() == small
     assert small <= 8
+
+
+def test_linked_from_the_admins_home_page(client, clerk, helpdesk, office):
+    for user in [clerk, helpdesk]:
+        client.force_login(user)
+        assert URL in client.get(reverse("admin:index")).content.decode()
+    client.force_login(make_staff("staff.nogroup", None, office))
+    assert URL not in client.get(reverse("admin:index")).content.decode()
