@@ -386,7 +386,7 @@ class Seeder:
         phone = (
             f"+3247{rng.randint(0, 9)}{rng.randint(0, 999_999):06d}" if rng.random() < 0.7 else ""
         )
-        registered = self._registration_time(recent=fate is not None and fate != "completed")
+        registered = self._registration_time(recent=fate in Activation.OPEN_STATES)
         document = self._document()
         device = (self._ip(), rng.choice(USER_AGENTS))
         self._audit(
