@@ -312,13 +312,21 @@ def run_flows(
     addresses = loopback_addresses(concurrency)
     barrier = threading.Barrier(concurrency)
 
+    busy: set[str] = set()  # one person never signs in twice at once: their codes would mix
+
     def citizen(index: int) -> None:
         barrier.wait()
         while True:
             with lock:
                 if not queue:
                     return
-                job = queue.pop(0)
+                job = next((j for j in queue if j.username not in busy), None)
+                if job is not None:
+                    queue.remove(job)
+                    busy.add(job.username)
+            if job is None:
+                time.sleep(0.01)
+                continue
             start = time.perf_counter()
             try:
                 browser = flow(base, job, mailbox, addresses[index], jar)
@@ -326,6 +334,9 @@ def run_flows(
                 with lock:
                     outcome.failures.append(f"{job.username}: {error}")
                 continue
+            finally:
+                with lock:
+                    busy.discard(job.username)
             with lock:
                 outcome.flows += 1
                 outcome.durations.append((time.perf_counter() - start) * 1000)

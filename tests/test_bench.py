@@ -34,7 +34,18 @@ def test_bench_measures_product_and_floor(tmp_path):
         text=True,
         timeout=300,
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if result.returncode != 0:
+        try:  # name the flows that failed, not only the tail of the figures
+            report = json.loads(result.stdout)
+            failures = {
+                f"{app} {scenario}": figures["failures"]
+                for app, scenarios in report["databases"]["sqlite"].items()
+                for scenario, figures in scenarios.items()
+                if isinstance(figures, dict) and figures.get("failed")
+            }
+        except (ValueError, KeyError):
+            failures = {}
+        raise AssertionError(f"{failures}\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}")
     data = json.loads(result.stdout)
     apps = data["databases"]["sqlite"]
     for app in ("product", "floor"):
