@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import UserChangeForm, UserCreationForm
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,8 +22,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from keys import audit
 from keys.admin_forms import CitizenForm, FindCitizenForm
@@ -62,6 +63,19 @@ class OfficeScopedAdmin(admin.ModelAdmin):
     paginator = LargeTablePaginator
     show_full_result_count = False
     list_per_page = 50
+    # Django's own words, from Django's catalogue (a variable, so not a message of ours)
+    action_checkbox_label = "Select this object for an action - {}"
+
+    def action_checkbox(self, obj: object) -> str:
+        """The admin's checkbox of a row, the same HTML written directly: rendering a form
+        widget's template for every row is a third of a list page's time."""
+        label = format_html(gettext(self.action_checkbox_label), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -104,6 +118,16 @@ class CitizenSearchMixin:
     username. ``search_fields`` only shows the search box."""
 
     citizen_prefix = ""
+    # The order of search results. The list's own order (last name, first name) walks its index
+    # from "A" to the first matches: for "Peeters", through every name before P (a second and
+    # more at a million citizens). Ordered by the folded name instead, the matches are found
+    # through the trigram index and sorted: tens of milliseconds, and still in name order.
+    search_ordering: list[str] | None = None
+
+    def get_ordering(self, request: HttpRequest) -> list | tuple:
+        if self.search_ordering and request.GET.get(SEARCH_VAR, "").strip():
+            return self.search_ordering
+        return super().get_ordering(request)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -446,6 +470,7 @@ class ActivationActionsMixin:
 @admin.register(Citizen)
 class CitizenAdmin(CitizenSearchMixin, ActivationActionsMixin, OfficeScopedAdmin):
     form = CitizenForm
+    search_ordering = ["search_name"]
     list_display = [
         "last_name",
         "first_name",
