@@ -23,12 +23,14 @@ postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="Po
 
 PEOPLE = [
     # first, last, national number, e-mail, username
-    ("Marie", "Lefèvre", "85073003328", "marie.lefevre@example.be", "MarieLef"),
-    ("Ahmet", "Çelik", "90010112395", "a.celik@example.be", "ahmet.celik"),
-    ("Jürgen", "Müller", "01021500155", "jm@example.de", "jurgen_m"),
+    # (the e-mail addresses and usernames do not contain the folded names: a name search must
+    # find the names themselves)
+    ("Marie", "Lefèvre", "85073003328", "ml1985@example.be", "MarieL85"),
+    ("Ahmet", "Çelik", "90010112395", "ac.gent@example.be", "ahmet.c"),
+    ("Jürgen", "Müller", "01021500155", "jm@example.de", "jm.eupen"),
     ("Jan", "Peeters", "75121202264", "jan.peeters@example.be", "jan.peeters"),
     ("Wei", "Ng", "92032914746", "wei.ng@example.be", "weing92"),
-    ("Anne-Sophie", "D'Hondt", "88110803142", "asdh@example.be", "asdhondt"),
+    ("Anne-Sophie", "D'Hondt", "88110803142", "asdh@example.be", "asdh88"),
 ]
 
 
@@ -118,10 +120,10 @@ def test_the_search_name_follows_the_name(people):
         ("85.07.30-033.29", set()),
         # e-mail, any case, whole or the start
         ("JAN.PEETERS@EXAMPLE.BE", {"Peeters"}),
-        ("a.celik@", {"Çelik"}),
+        ("AC.GENT@", {"Çelik"}),
         # username, any case
-        ("MARIELEF", {"Lefèvre"}),
-        ("jurgen_M", {"Müller"}),
+        ("MARIEl85", {"Lefèvre"}),
+        ("JM.Eupen", {"Müller"}),
     ],
 )
 def test_the_helpdesk_finds_the_right_citizen(helpdesk_client, people, term, expected):
