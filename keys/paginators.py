@@ -4,9 +4,10 @@ Django's admin counts the rows of every list it shows, twice when filtered (the 
 for the paginator, the whole table for "N total"). On PostgreSQL a ``COUNT(*)`` reads every row:
 half a second and more at a million citizens, activations or audit events. Here, with the
 admin's ``show_full_result_count = False`` (no total), the paginator counts at most
-``EXACT_COUNT_LIMIT + 1`` rows (a search or a filter usually finds fewer: the count is exact)
-and beyond that takes PostgreSQL's own estimate of the rows (``EXPLAIN``, which for a whole table
-is the statistics' row count, ``pg_class.reltuples``). Other databases count.
+``EXACT_COUNT_LIMIT + 1`` rows (a search or a filter usually finds fewer, and the count is then
+exact; a helpdesk agent refines a search that finds more) and beyond that takes PostgreSQL's own
+estimate of the rows (``EXPLAIN``, which for a whole table is the statistics' row count,
+``pg_class.reltuples``). Other databases count.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
-EXACT_COUNT_LIMIT = 10_000
+EXACT_COUNT_LIMIT = 1000
 
 
 def estimated_rows(queryset: QuerySet) -> int | None:
