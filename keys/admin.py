@@ -39,7 +39,7 @@ from keys.models import (
 from keys.paginators import LargeTablePaginator
 from keys.search import citizen_condition
 from keys.services import issuance
-from keys.validators import normalize_national_number
+from keys.validators import canonical_username
 
 admin.site.site_header = _("CSAM – My digital keys: registration offices and helpdesk")
 admin.site.site_title = _("CSAM – My digital keys")
@@ -94,22 +94,6 @@ class OfficeScopedAdmin(admin.ModelAdmin):
         if not sees_all_offices(request.user):
             filters = [f for f in filters if f not in ("office", OfficeFilter)]
         return filters
-
-
-class NationalNumberSearchMixin:
-    """Lets staff search by a national number as people write it (85.07.30-033.28)."""
-
-    national_number_lookup = "national_number"
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        digits = normalize_national_number(search_term)
-        if digits.isdigit() and digits != search_term.strip():
-            lookup = {f"{self.national_number_lookup}__startswith": digits}
-            results |= queryset.filter(**lookup)
-        return results, may_have_duplicates
 
 
 class CitizenSearchMixin:
@@ -798,8 +782,8 @@ class ActivationAdmin(CitizenSearchMixin, ActivationActionsMixin, OfficeScopedAd
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(NationalNumberSearchMixin, OfficeScopedAdmin):
-    national_number_lookup = "citizen__national_number"
+class AuditEventAdmin(CitizenSearchMixin, OfficeScopedAdmin):
+    citizen_prefix = "citizen__"
     office_lookups = ("citizen__office", "activation__office")
     list_display = ["created_at", "action", "actor_label", "citizen", "activation", "ip_address"]
     list_filter = ["action", ("created_at", admin.DateFieldListFilter)]
@@ -812,6 +796,19 @@ class AuditEventAdmin(NationalNumberSearchMixin, OfficeScopedAdmin):
         "actor_label",
     ]
     list_select_related = ["citizen", "activation", "activation__citizen"]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """A staff member's username finds what they did; any other term finds the events of
+        the citizens the helpdesk's search finds (through their indexes: not a scan of every
+        event joined to its citizen, 15 seconds at a million citizens)."""
+        canonical = canonical_username(search_term.strip())
+        staff = User.objects.filter(is_staff=True, username_canonical=canonical).first()
+        if canonical and staff is not None:
+            return queryset.filter(actor=staff), False
+        return super().get_search_results(request, queryset, search_term)
+
     fields = [
         "created_at",
         "action",

@@ -326,3 +326,21 @@ def test_search_results_are_ordered_by_the_folded_name(helpdesk_client, people):
     assert names == sorted(names) and len(names) > 1
     unsearched = helpdesk_client.get(CITIZENS_URL).context["cl"]
     assert unsearched.queryset.query.order_by[0] == "last_name"
+
+
+def test_the_audit_list_searches_citizens_and_staff(helpdesk_client, people, clerk):
+    url = reverse("admin:keys_auditevent_changelist")
+    lefevre = people["Lefèvre"]
+
+    def citizens_of(query: str) -> set[int | None]:
+        response = helpdesk_client.get(url, {"q": query})
+        return {event.citizen_id for event in response.context["cl"].result_list}
+
+    assert citizens_of("85.07.30-033.28") == {lefevre.pk}
+    assert citizens_of("lefev marie") == {lefevre.pk}
+    assert citizens_of("ML1985@example.be") == {lefevre.pk}
+    # a clerk's username: what the clerk did (issued every activation here)
+    response = helpdesk_client.get(url, {"q": "CLERK.LEUVEN"})
+    events = response.context["cl"].result_list
+    assert len(events) >= len(PEOPLE)
+    assert {event.actor_id for event in events} == {clerk.pk}
