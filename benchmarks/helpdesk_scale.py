@@ -179,10 +179,22 @@ def main() -> None:
         pages["activations, list (page 1)"] = ([(activations, {})], TARGET_MS)
         pages["activations, state: expired"] = ([(activations, {"state": "expired"})], TARGET_MS)
         pages["activations, state: locked"] = ([(activations, {"state": "locked"})], TARGET_MS)
-        pages["audit events, list (page 1)"] = (
-            [(reverse("admin:keys_auditevent_changelist"), {})],
+        audit = reverse("admin:keys_auditevent_changelist")
+        pages["audit events, list (page 1)"] = ([(audit, {})], TARGET_MS)
+        pages["audit events, search by national number"] = (
+            [(audit, {"q": c.national_number_display}) for c in people],
             TARGET_MS,
         )
+        clerks = list(
+            User.objects.filter(username__startswith="seed.clerk.").values_list(
+                "username", flat=True
+            )[: args.runs]
+        )
+        if clerks:
+            pages["audit events, search by a clerk's username"] = (
+                [(audit, {"q": name}) for name in clerks],
+                TARGET_MS,
+            )
         try:
             funnel = reverse("helpdesk:funnel")
             pages["funnel (default period)"] = ([(funnel, {})], FUNNEL_TARGET_MS)

@@ -344,3 +344,11 @@ def test_the_audit_list_searches_citizens_and_staff(helpdesk_client, people, cle
     events = response.context["cl"].result_list
     assert len(events) >= len(PEOPLE)
     assert {event.actor_id for event in events} == {clerk.pk}
+
+
+@postgres_only
+def test_a_staffs_actions_come_newest_first_from_an_index(people, clerk):
+    from keys.models import AuditEvent
+
+    text = plan(AuditEvent.objects.filter(actor=clerk).order_by("-created_at", "-id")[:50])
+    assert "auditevent_actor_newest" in text, text
