@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import re
@@ -65,6 +64,7 @@ from benchmarks.concurrent_activations import (  # noqa: E402
     Response,
     free_port,
     loopback_addresses,
+    serve,
     totp_now,
 )
 
@@ -431,30 +431,16 @@ def gunicorn(app: str, port: int, workers: int, env: dict, log_dir: Path):
         "--capture-output",
         "csam_activation.wsgi" if app == "product" else "benchmarks.floor.wsgi",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
-    probe_path = "/nl/aanmelden/" if app == "product" else "/login/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{error_log.read_text()[-3000:]}")
-            with contextlib.suppress(OSError):
-                probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                probe.request("GET", probe_path)
-                if probe.getresponse().status == 200 and len(children(process.pid)) >= workers:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer:\n{error_log.read_text()[-3000:]}")
-            time.sleep(0.2)
+    with serve(
+        command,
+        port=port,
+        env=env,
+        error_log=error_log,
+        probe_path="/nl/aanmelden/" if app == "product" else "/login/",
+        ready=lambda process: len(children(process.pid)) >= workers,
+        timeout=60,
+    ) as process:
         yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @contextlib.contextmanager

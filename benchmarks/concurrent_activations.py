@@ -398,45 +398,33 @@ def check_database(report: Report) -> None:
 
 
 @contextlib.contextmanager
-def gunicorn(port: int, workers: int, env: dict, log_dir: Path):
-    """gunicorn with the project's configuration file; yields once it answers."""
-    error_log = log_dir / "gunicorn-error.log"
+def serve(
+    command: list[str],
+    *,
+    port: int,
+    env: dict,
+    error_log: Path,
+    probe_path: str,
+    ready=lambda process: True,
+    timeout: float = 30,
+):
+    """Run ``command`` (a server) in its own process group; yield it once ``probe_path``
+    answers 200 and ``ready(process)`` holds; stop the whole group at the end."""
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "csam_activation" / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
-            "--access-logfile",
-            str(log_dir / "gunicorn-access.log"),
-            "--error-logfile",
-            str(error_log),
-            "--capture-output",
-            "csam_activation.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+        command, cwd=ROOT, env=env, start_new_session=True
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited:\n{error_log.read_text()[-2000:]}")
-            try:
+                raise RuntimeError(f"gunicorn exited:\n{error_log.read_text()[-3000:]}")
+            with contextlib.suppress(OSError):
                 probe = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                probe.request("GET", "/nl/gebruikersvoorwaarden/")
-                if probe.getresponse().status == 200:
+                probe.request("GET", probe_path)
+                if probe.getresponse().status == 200 and ready(process):
                     break
-            except OSError:
-                pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer:\n{error_log.read_text()[-2000:]}")
+                raise RuntimeError(f"gunicorn did not answer:\n{error_log.read_text()[-3000:]}")
             time.sleep(0.2)
         yield process
     finally:
@@ -447,6 +435,37 @@ def gunicorn(port: int, workers: int, env: dict, log_dir: Path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def gunicorn(port: int, workers: int, env: dict, log_dir: Path):
+    """gunicorn with the project's configuration file; yields once it answers."""
+    error_log = log_dir / "gunicorn-error.log"
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(ROOT / "csam_activation" / "gunicorn.conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--access-logfile",
+        str(log_dir / "gunicorn-access.log"),
+        "--error-logfile",
+        str(error_log),
+        "--capture-output",
+        "csam_activation.wsgi",
+    ]
+    with serve(
+        command,
+        port=port,
+        env=env,
+        error_log=error_log,
+        probe_path="/nl/gebruikersvoorwaarden/",
+    ) as process:
+        yield process
 
 
 def main(argv: list[str] | None = None) -> int:

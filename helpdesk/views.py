@@ -188,12 +188,18 @@ def _person(pk: int) -> Citizen:
     return get_object_or_404(Citizen.objects.select_related("office", "account"), pk=pk)
 
 
+def _open_activation(pk: int, activation_id: int) -> tuple[Citizen, Activation | None]:
+    """The person and their activation, or ``None`` when that activation is no longer open."""
+    person = _person(pk)
+    activation = get_object_or_404(Activation, pk=activation_id, citizen=person)
+    return person, activation if activation.is_open else None
+
+
 @require_POST
 def resend_view(request: HttpRequest, pk: int, activation_id: int) -> HttpResponse:
     _require(request.user, USE, ACTION_PERMISSIONS["resend"])
-    person = _person(pk)
-    activation = get_object_or_404(Activation, pk=activation_id, citizen=person)
-    if not activation.is_open:
+    person, activation = _open_activation(pk, activation_id)
+    if activation is None:
         messages.warning(request, _("This activation is no longer open."))
         return HttpResponseRedirect(_citizen_url(person))
 
@@ -227,9 +233,8 @@ def resend_view(request: HttpRequest, pk: int, activation_id: int) -> HttpRespon
 @require_POST
 def revoke_view(request: HttpRequest, pk: int, activation_id: int) -> HttpResponse:
     _require(request.user, USE, ACTION_PERMISSIONS["revoke"])
-    person = _person(pk)
-    activation = get_object_or_404(Activation, pk=activation_id, citizen=person)
-    if not activation.is_open:
+    person, activation = _open_activation(pk, activation_id)
+    if activation is None:
         messages.warning(request, _("This activation is no longer open."))
         return HttpResponseRedirect(_citizen_url(person))
 
