@@ -262,32 +262,42 @@ def close_handlers(logger) -> None:
             handler.close()
 
 
+def start_gunicorn(port: int, env: dict, *options: str, access_log: Path) -> subprocess.Popen:
+    """gunicorn with the project's configuration file, one worker, the access log in a file."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(GUNICORN_CONF),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--access-logfile",
+            str(access_log),
+            *options,
+            "csam_activation.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 class TestGunicorn:
     def test_access_and_error_logs_of_a_served_request(self, tmp_path, token):
         port = free_port()
         access, errors = tmp_path / "access.log", tmp_path / "error.log"
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(GUNICORN_CONF),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-                "--access-logfile",
-                str(access),
-                "--error-logfile",
-                str(errors),
-                "--capture-output",
-                "csam_activation.wsgi",
-            ],
-            cwd=ROOT,
-            env=server_env(tmp_path),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        process = start_gunicorn(
+            port,
+            server_env(tmp_path),
+            "--error-logfile",
+            str(errors),
+            "--capture-output",
+            access_log=access,
         )
         referer_token = new_token()
         try:
@@ -351,26 +361,7 @@ def test_gunicorn_writes_json_lines_with_the_request_id_when_asked(tmp_path, tok
     port = free_port()
     access = tmp_path / "access.log"
     env = {**server_env(tmp_path), "LOG_FORMAT": "json"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(GUNICORN_CONF),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--access-logfile",
-            str(access),
-            "csam_activation.wsgi",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_gunicorn(port, env, access_log=access)
     try:
         wait_until_up(process, port, access)
         assert get(f"http://127.0.0.1:{port}/healthz", **{"X-Request-ID": "req-0123456789"}) == 200
