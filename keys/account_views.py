@@ -18,6 +18,7 @@ from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -25,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from keys import audit
 from keys.conf import limits
-from keys.digital_keys import KINDS, get_kind
+from keys.digital_keys import KINDS, get_kind, level_of
 from keys.forms import (
     AddKeyForm,
     CurrentPasswordForm,
@@ -45,6 +46,7 @@ PENDING = "csam_signin"
 LAST_SEEN = "csam_account_last_seen"
 ADDING = "csam_adding_key"
 PHONE = "csam_phone_change"
+NEXT = "csam_signin_next"
 ACTIVITY = [
     AuditEvent.Action.SIGNIN_SUCCEEDED,
     AuditEvent.Action.SIGNIN_FAILED,
@@ -76,10 +78,24 @@ def _pending(request: HttpRequest) -> tuple[User, dict] | None:
     return (user, pending) if user else None
 
 
+def _remember_next(request: HttpRequest) -> None:
+    """Where to go once signed in (``?next=``, a path of this site only; e.g. a service's
+    OpenID Connect request), kept in the session across the three steps."""
+    target = request.GET.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        request.session[NEXT] = target
+    else:
+        request.session.pop(NEXT, None)
+
+
 @never_cache
 @sensitive_post_parameters("password")
 def signin_view(request: HttpRequest) -> HttpResponse:
     """Step 1: username and password."""
+    if request.method == "GET":
+        _remember_next(request)
     form = SignInForm(request.POST or None)
     if request.method == "POST":
         refused = check_limits(request, [("signin:ip", audit.client_ip(request))])
@@ -180,9 +196,12 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             request.session.pop(PENDING, None)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             signin.record_success(request, user, key)
+            signin.record_authentication(
+                request, user, methods=["pwd", kind.amr], level=level_of(key.kind)
+            )
             request.session[LAST_SEEN] = timezone.now().timestamp()
             browser_id, _new = signin.remember_browser(request, user)
-            response = redirect("keys:my-keys")
+            response = redirect(request.session.pop(NEXT, None) or "keys:my-keys")
             response.set_signed_cookie(
                 signin.BROWSER_COOKIE,
                 browser_id,

@@ -83,6 +83,11 @@ class KeyKind:
     delivers_codes: bool = False
     needs_phone: bool = False
     instructions_template: str = ""
+    #: What a sign-in with this kind proves, as an ``amr`` value (RFC 8176 where one fits).
+    amr: str = "otp"
+    #: The assurance level a sign-in with password and this kind reaches, unless the setting
+    #: ``DIGITAL_KEY_LEVELS`` says otherwise (``keys.digital_keys.level_of``).
+    default_level: str = "substantial"
 
     @property
     def code_digits(self) -> int:

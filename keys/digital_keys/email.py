@@ -19,6 +19,7 @@ def mask_email(address: str) -> str:
 
 class EmailKind(DeliveredCodeKind):
     kind = DigitalKey.Kind.EMAIL
+    amr = "email"
     label = _("Security code by e-mail")
     code_label = _("Registration code")
     activated_title = _("E-mail address activated!")

@@ -30,6 +30,7 @@ def mask_phone(e164: str) -> str:
 
 class SmsKind(DeliveredCodeKind):
     kind = DigitalKey.Kind.SMS
+    amr = "sms"
     label = _("SMS")
     code_label = _("Registration code")
     activated_title = _("Mobile number activated!")

@@ -179,6 +179,34 @@ def record_success(request: HttpRequest, user: User, key: DigitalKey) -> None:
     )
 
 
+#: The session's record of how its user signed in (``record_authentication``).
+AUTH_SESSION_KEY = "csam_auth"
+
+
+def record_authentication(
+    request: HttpRequest, user: User, *, methods: list[str], level: str
+) -> None:
+    """Remember in the session how ``user`` just signed in: when, with what (``amr`` values,
+    ``pwd`` first) and the assurance level reached. A service asking for a fresh sign-in or a
+    level (the OpenID Connect provider) reads it with :func:`authentication`."""
+    request.session[AUTH_SESSION_KEY] = {
+        "user_id": user.pk,
+        "at": int(timezone.now().timestamp()),
+        "amr": list(methods),
+        "acr": level,
+    }
+
+
+def authentication(request: HttpRequest) -> dict | None:
+    """How this session's signed-in user signed in: ``{"user_id", "at", "amr", "acr"}``, or
+    None when nobody is signed in or the session's sign-in was not a full one."""
+    data = request.session.get(AUTH_SESSION_KEY)
+    user = getattr(request, "user", None)
+    if not data or user is None or not user.is_authenticated or data.get("user_id") != user.pk:
+        return None
+    return data
+
+
 BROWSER_COOKIE = "csam_browser"
 
 
