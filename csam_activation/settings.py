@@ -275,6 +275,7 @@ else:
 # Sessions and cookies. The cookie lives until the browser closes; the idle timeouts of the
 # wizard (30 min) and of sign-in are enforced in the views (keys/conf.py), with a clear page.
 # The server-side session is a hard cap of 2 hours.
+SESSION_ENGINE = "keys.sessions"  # the database store, with fewer writes (keys/sessions.py)
 SESSION_COOKIE_AGE = 2 * 60 * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

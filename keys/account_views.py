@@ -41,6 +41,7 @@ from keys.ratelimit import check_limits
 from keys.services import activation as flow
 from keys.services import challenges, selfservice, signin
 from keys.services.challenges import Purpose
+from keys.views import TOUCH_INTERVAL
 
 PENDING = "csam_signin"
 LAST_SEEN = "csam_account_last_seen"
@@ -195,7 +196,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             request.session.pop(PENDING, None)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            signin.record_success(request, user, key)
+            signin.record_success(request, user, key, attempt_recorded=True)
             signin.record_authentication(
                 request, user, methods=["pwd", kind.amr], level=level_of(key.kind)
             )
@@ -236,10 +237,13 @@ def citizen_required(view: Callable) -> Callable:
         if not user.is_authenticated or user.is_staff or not hasattr(user, "citizen"):
             return redirect("keys:signin")
         last_seen = request.session.get(LAST_SEEN, 0)
-        if timezone.now().timestamp() - last_seen > limits.SIGNIN_IDLE_TIMEOUT.total_seconds():
+        now = timezone.now().timestamp()
+        if now - last_seen > limits.SIGNIN_IDLE_TIMEOUT.total_seconds():
             logout(request)
             return render(request, "keys/account/session_ended.html", status=403)
-        request.session[LAST_SEEN] = timezone.now().timestamp()
+        if now - last_seen >= TOUCH_INTERVAL:
+            # At most once a minute: a page that changes nothing need not rewrite the session.
+            request.session[LAST_SEEN] = now
         return view(request, *args, **kwargs)
 
     return never_cache(wrapper)

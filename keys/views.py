@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from formtools.wizard.forms import ManagementForm
+from formtools.wizard.storage.session import SessionStorage
 from formtools.wizard.views import NamedUrlSessionWizardView
 
 from keys import audit, ratelimit
@@ -39,6 +40,10 @@ from keys.services import activation as flow
 from keys.services import challenges, selfservice
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+#: The idle clocks (wizard, signed-in pages) are moved on at most this often, so a page that
+#: changes nothing does not rewrite the session (a database write a request otherwise); the
+#: timeouts are therefore exact to within this.
+TOUCH_INTERVAL = 60
 SESSION_KEY = "csam_wizard"
 DONE_SESSION_KEY = "csam_done"
 
@@ -97,7 +102,43 @@ class WizardSession:
         return idle > limits.WIZARD_IDLE_TIMEOUT.total_seconds()
 
     def touch(self) -> None:
-        self.update(last_seen=timezone.now().timestamp())
+        """Move the idle clock on, at most once every ``TOUCH_INTERVAL`` seconds."""
+        now = timezone.now().timestamp()
+        if now - (self["last_seen"] or 0) >= TOUCH_INTERVAL:
+            self.update(last_seen=now)
+
+
+class QuietSessionStorage(SessionStorage):
+    """formtools' session storage, but the session is saved only when the wizard's data really
+    changed: the stock storage marks the session modified on every read, so every page of the
+    wizard, a GET included, rewrote the session row."""
+
+    def _get_data(self) -> dict:
+        return self.request.session[self.prefix]
+
+    def _set_data(self, value: dict) -> None:
+        if self.request.session.get(self.prefix) != value:
+            self.request.session[self.prefix] = value
+
+    data = property(_get_data, _set_data)
+
+    def _set_current_step(self, step: str | None) -> None:
+        if self.data[self.step_key] != step:
+            self.data[self.step_key] = step
+            self.request.session.modified = True
+
+    def set_step_data(self, step: str, cleaned_data: Any) -> None:
+        super().set_step_data(step, cleaned_data)
+        self.request.session.modified = True
+
+    def set_step_files(self, step: str, files: Any) -> None:
+        super().set_step_files(step, files)
+        if files:
+            self.request.session.modified = True
+
+    def _set_extra_data(self, extra_data: dict) -> None:
+        super()._set_extra_data(extra_data)
+        self.request.session.modified = True
 
 
 def _link_error(request: HttpRequest, status: str, activation: Activation | None) -> HttpResponse:
@@ -170,6 +211,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
     ``wizard_goto_step`` or ``current_step`` cannot skip a step.
     """
 
+    storage_name = "keys.views.QuietSessionStorage"
     form_list = [
         ("code", ActivationCodeForm),
         ("key", KeyChoiceForm),
@@ -222,11 +264,13 @@ class ActivationWizard(NamedUrlSessionWizardView):
         cached = getattr(self, "_key_cache", None)
         if cached is not None and cached[0] == (key_id, self.citizen.account_id):
             return cached[1]
-        key = (
-            DigitalKey.objects.select_related("user", "activation")
-            .filter(pk=key_id, user_id=self.citizen.account_id)
-            .first()
-        )
+        key = DigitalKey.objects.filter(pk=key_id, user_id=self.citizen.account_id).first()
+        if key is not None:
+            # Its account and activation are the ones this request has already read (with the
+            # citizen): no second read of them, nor of the citizen for the audit events.
+            key.user = self.citizen.account
+            if key.activation_id == self.activation.pk:
+                key.activation = self.activation
         self._key_cache = ((key_id, self.citizen.account_id), key)
         return key
 
@@ -337,14 +381,15 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return self._go("verify")
 
     def _after_verify(self, form: VerifyForm) -> HttpResponse:
-        self.activation.refresh_from_db()
+        # Its state only (a second tab may have completed it): the citizen and account this
+        # request read stay (an account, once made, is the citizen's for good).
+        self.activation.refresh_from_db(fields=["state"])
         if self.activation.state == Activation.State.COMPLETED and not _signed_in_as(
             self.request, self.activation
         ):
             # The first key completes the activation: from now on its link and code are dead,
             # and only this session, signed in as the citizen who just proved password and key,
             # may activate another key. It ends with the wizard (automatic sign-out).
-            self.citizen.refresh_from_db()
             login(self.request, self.citizen.account, backend=MODEL_BACKEND)
         kinds = [k for k in self.ws["activated_kinds"] if k != self.ws["kind"]]
         self.ws.update(activated_kinds=[*kinds, self.ws["kind"]])
@@ -375,7 +420,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         seconds to wait, and the old code stays valid meanwhile.
         """
         key = self._ensure_key()
-        had_code = key.codes.exists()
+        had_code = get_kind(key.kind).delivers_codes and key.codes.exists()
         challenges.start_verification(key, self.request, announce=had_code)
 
     def _resend(self) -> HttpResponse:
@@ -438,7 +483,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
             return {
                 "label": kind.code_label,
                 "digits": kind.code_digits,
-                "check": partial(flow.confirm_key, key, request=self.request),
+                "check": partial(flow.confirm_key, key, request=self.request, fresh=True),
             }
         return {}
 

@@ -220,15 +220,20 @@ _KEY_COLUMNS = [
 
 
 @sensitive_variables("code")
-def confirm_key(key: DigitalKey, code: str, request: HttpRequest) -> VerifyResult:
+def confirm_key(
+    key: DigitalKey, code: str, request: HttpRequest, *, fresh: bool = False
+) -> VerifyResult:
     """Check the code the key delivered and, when right, activate the key.
 
     An already active key answers OK (a double submit of a right code must not fail).
-    Activating the first key completes the activation (SPEC §4).
+    Activating the first key completes the activation (SPEC §4). ``fresh``: the caller read
+    ``key`` in this request (the wizard), so it is not read again; the check itself runs with
+    the key's row locked and the activation is a conditional UPDATE either way.
     """
-    # Every column again, but not the user and activation already loaded with the key (a key
-    # never changes owner or activation): refresh_from_db() would read them and the citizen anew.
-    key.refresh_from_db(fields=_KEY_COLUMNS)
+    if not fresh:
+        # Every column again, but not the user and activation already loaded with the key (a
+        # key never changes owner or activation): refresh_from_db() would read them anew.
+        key.refresh_from_db(fields=_KEY_COLUMNS)
     if key.state == DigitalKey.State.ACTIVE:
         return VerifyResult(Outcome.OK)
     result = get_kind(key.kind).verify(key, code, request=request)

@@ -157,18 +157,25 @@ def check_key(request: HttpRequest, user: User, key: DigitalKey, code: str) -> V
         return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=minutes * 60)
     result = get_kind(key.kind).verify(key, code, request=request)
     if result.ok:
-        _release(attempt)
+        # The reserved try was the sign-in's success: one UPDATE, where taking it back and
+        # recording the success took a DELETE in a transaction and an INSERT.
+        SignInAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
     else:
         _audit_failure(request, user.username, user, f"key:{result.outcome}")
     return result
 
 
-def record_success(request: HttpRequest, user: User, key: DigitalKey) -> None:
-    SignInAttempt.objects.create(
-        username_canonical=user.username_canonical,
-        ip_address=audit.client_ip(request),
-        succeeded=True,
-    )
+def record_success(
+    request: HttpRequest, user: User, key: DigitalKey, *, attempt_recorded: bool = False
+) -> None:
+    """A full sign-in: its success ends the run of failures (unless :func:`check_key` already
+    turned its reserved try into the success), the key's last use, the audit event."""
+    if not attempt_recorded:
+        SignInAttempt.objects.create(
+            username_canonical=user.username_canonical,
+            ip_address=audit.client_ip(request),
+            succeeded=True,
+        )
     DigitalKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
     audit.record(
         Action.SIGNIN_SUCCEEDED,
