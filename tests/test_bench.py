@@ -66,3 +66,22 @@ def test_bench_measures_product_and_floor(tmp_path):
     }
     # The product's requests per activation: link and five POSTs, each with its redirect.
     assert apps["product"]["activate-app"]["requests_per_flow"] == 12
+
+
+def test_profile_flow_walks_every_flow_in_one_process(tmp_path):
+    """``benchmarks/profile_flow.py`` (README, Performance) completes each flow and reports it."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["TMPDIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "benchmarks/profile_flow.py", "1", "--profile", "--top", "3"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for flow in ("totp", "email", "signin"):
+        line = next(line for line in result.stdout.splitlines() if line.startswith(f"{flow}:"))
+        assert "ms CPU/flow without hash" in line and "queries/request" in line, line
+    assert "function calls" in result.stdout
