@@ -36,7 +36,13 @@ def main() -> int:
             if exists:
                 print(f"PostgreSQL database {name} on {where}")
                 return 0
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            try:
+                connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+                # Created by someone else between the check and here: it exists, which is all
+                # this asks.
+                print(f"PostgreSQL database {name} on {where} (created meanwhile)")
+                return 0
     except psycopg.Error as error:
         print(f"cannot check or create database {name} on {where}: {error}", file=sys.stderr)
         return 1

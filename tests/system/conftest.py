@@ -1,14 +1,15 @@
 """The whole stack of ``make stack`` (deploy/stack.sh) as one system under test.
 
 The stack runs from its own directory (``var/stack-test``: pid files, logs, nginx prefix, TLS),
-on free ports, against its own PostgreSQL database (``csam_stack_test``, dropped and created
-again at the start) and its own Redis database (``STACK_TEST_REDIS_URL``, default
+on free ports, against its own PostgreSQL database (``csam_stack_test_<checkout>``, dropped and
+created again at the start) and its own Redis database (``STACK_TEST_REDIS_URL``, default
 ``redis://127.0.0.1:6379/3``, flushed at the start), with e-mail going over SMTP to an aiosmtpd
 sink run by the test. It never touches the ``var/`` of a ``make stack`` running beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,8 @@ from tests.smtp import Sink, free_port
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "deploy" / "stack.sh"
 VAR = ROOT / "var" / "stack-test"
-DATABASE = "csam_stack_test"
+# One database per checkout, so that two checkouts' suites on one machine do not drop each other's.
+DATABASE = "csam_stack_test_" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
 PG_SERVER = os.environ.get("STACK_TEST_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("STACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
 # What the stack's processes may inherit from the test's environment; everything else (the
