@@ -21,7 +21,8 @@ from keys.models import Activation, AuditEvent, DigitalKey, PasskeyCredential
 from keys.services import issuance
 from keys.services.signin import AUTH_SESSION_KEY, lockout_remaining
 from tests.soft_authenticator import SoftAuthenticator
-from tests.test_signin import PASSWORD, account, code_for  # noqa: F401  (fixture)
+from tests.test_signin import PASSWORD, code_for
+from tests.test_signin import account as signed_up_account
 from tests.wizard_helpers import last_email_code, open_link, post_step, step_url
 
 ORIGIN = "http://testserver"
@@ -60,13 +61,16 @@ def add_passkey(client, user, authenticator, name="Mijn gsm", usernameless=False
     return DigitalKey.objects.get(passkey__credential_id=authenticator.id)
 
 
+account = pytest.fixture(signed_up_account.__wrapped__, name="account")
+
+
 @pytest.fixture
 def authenticator():
     return SoftAuthenticator(ORIGIN, "testserver")
 
 
 @pytest.fixture
-def with_passkey(account, authenticator):  # noqa: F811
+def with_passkey(account, authenticator):
     client = signed_in_client(account)
     key = add_passkey(client, account, authenticator)
     return key
@@ -98,7 +102,7 @@ def test_add_a_passkey_in_self_service(with_passkey, account, authenticator):
     assert "Mijn gsm" in page
 
 
-def test_registration_requires_resident_key_preferred_and_user_verification(account):  # noqa: F811
+def test_registration_requires_resident_key_preferred_and_user_verification(account):
     client = signed_in_client(account)
     client.post(
         "/nl/mijn-sleutels/toevoegen/",
@@ -110,7 +114,7 @@ def test_registration_requires_resident_key_preferred_and_user_verification(acco
     assert options["rp"]["id"] == "testserver"
 
 
-def test_a_registration_without_user_verification_is_refused(account, authenticator):  # noqa: F811
+def test_a_registration_without_user_verification_is_refused(account, authenticator):
     authenticator.user_verified = False
     client = signed_in_client(account)
     client.post(
@@ -126,7 +130,7 @@ def test_a_registration_without_user_verification_is_refused(account, authentica
     assert not PasskeyCredential.objects.exists()
 
 
-def test_several_passkeys_each_with_its_name(with_passkey, account):  # noqa: F811
+def test_several_passkeys_each_with_its_name(with_passkey, account):
     second = SoftAuthenticator(ORIGIN, "testserver")
     key = add_passkey(signed_in_client(account), account, second, name="Laptop")
     assert account.digital_keys.filter(kind="passkey", state="active").count() == 2
@@ -137,7 +141,7 @@ def test_several_passkeys_each_with_its_name(with_passkey, account):  # noqa: F8
     assert "“Mijn gsm”" in page and "“Laptop”" in page
 
 
-def test_sign_in_with_the_passkey_as_the_key(with_passkey, account, authenticator):  # noqa: F811
+def test_sign_in_with_the_passkey_as_the_key(with_passkey, account, authenticator):
     client = Client()
     page = sign_in_with_passkey_page(client, account, with_passkey)
     options = options_in(page)
@@ -152,7 +156,7 @@ def test_sign_in_with_the_passkey_as_the_key(with_passkey, account, authenticato
     assert with_passkey.passkey.sign_count == authenticator.sign_count
 
 
-def test_the_challenge_is_single_use(with_passkey, account, authenticator):  # noqa: F811
+def test_the_challenge_is_single_use(with_passkey, account, authenticator):
     client = Client()
     options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
     answer = authenticator.sign(options)
@@ -170,7 +174,7 @@ def test_the_challenge_is_single_use(with_passkey, account, authenticator):  # n
     assert "_auth_user_id" not in client.session
 
 
-def test_the_challenge_expires(with_passkey, account, authenticator, time_machine):  # noqa: F811
+def test_the_challenge_expires(with_passkey, account, authenticator, time_machine):
     time_machine.move_to(timezone.now(), tick=False)
     client = Client()
     options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
@@ -180,7 +184,7 @@ def test_the_challenge_expires(with_passkey, account, authenticator, time_machin
     assert "_auth_user_id" not in client.session
 
 
-def test_another_origin_is_refused(with_passkey, account, authenticator):  # noqa: F811
+def test_another_origin_is_refused(with_passkey, account, authenticator):
     client = Client()
     options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
     authenticator.origin = "https://phishing.example"
@@ -189,7 +193,7 @@ def test_another_origin_is_refused(with_passkey, account, authenticator):  # noq
     assert "_auth_user_id" not in client.session
 
 
-def test_a_cloned_authenticator_is_refused_and_audited(with_passkey, account, authenticator):  # noqa: F811
+def test_a_cloned_authenticator_is_refused_and_audited(with_passkey, account, authenticator):
     client = Client()
     options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
     assert client.post("/nl/aanmelden/code/", {"code": authenticator.sign(options)}).status_code
@@ -208,7 +212,7 @@ def test_a_cloned_authenticator_is_refused_and_audited(with_passkey, account, au
     assert with_passkey.passkey.sign_count == used
 
 
-def test_failed_passkeys_count_against_the_lockout(with_passkey, account, authenticator):  # noqa: F811
+def test_failed_passkeys_count_against_the_lockout(with_passkey, account, authenticator):
     for _i in range(5):
         client = Client()
         options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
@@ -227,7 +231,7 @@ def usernameless(client, authenticator):
     return client.post("/nl/aanmelden/passkey/", {"code": authenticator.sign(options)})
 
 
-def test_usernameless_sign_in_only_once_turned_on(with_passkey, account, authenticator):  # noqa: F811
+def test_usernameless_sign_in_only_once_turned_on(with_passkey, account, authenticator):
     client = Client()
     client.get("/nl/aanmelden/")
     response = usernameless(client, authenticator)
@@ -250,14 +254,14 @@ def test_usernameless_sign_in_only_once_turned_on(with_passkey, account, authent
     assert client.get("/nl/mijn-sleutels/").status_code == 200
 
 
-def test_usernameless_can_be_chosen_when_the_passkey_is_made(account):  # noqa: F811
+def test_usernameless_can_be_chosen_when_the_passkey_is_made(account):
     authenticator = SoftAuthenticator(ORIGIN, "testserver")
     add_passkey(signed_in_client(account), account, authenticator, usernameless=True)
     client = Client()
     assert usernameless(client, authenticator)["Location"] == "/nl/mijn-sleutels/"
 
 
-def test_a_removed_passkey_no_longer_signs_in(with_passkey, account, authenticator):  # noqa: F811
+def test_a_removed_passkey_no_longer_signs_in(with_passkey, account, authenticator):
     owner = signed_in_client(account)
     PasskeyCredential.objects.filter(key=with_passkey).update(usernameless=True)
     response = owner.post(
@@ -271,7 +275,7 @@ def test_a_removed_passkey_no_longer_signs_in(with_passkey, account, authenticat
     assert "_auth_user_id" not in client.session
 
 
-def test_junk_answers_get_a_message_never_a_500(with_passkey, account):  # noqa: F811
+def test_junk_answers_get_a_message_never_a_500(with_passkey, account):
     for junk in ["", "{", "[]", '{"id": 5}', "x" * 30_000, '{"id": "abc", "response": 1}']:
         client = Client()
         sign_in_with_passkey_page(client, account, with_passkey)
