@@ -18,6 +18,7 @@ from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -73,12 +74,18 @@ def _finish_signin(
 # --- signing in with a passkey alone ------------------------------------------------------
 
 
+def _back_to_signin() -> HttpResponse:
+    """Back to the sign-in page, which then does not offer passkeys in the autofill again at
+    once (``?passkey=0``): the citizen reads the message and types username and password."""
+    return redirect(reverse("keys:signin") + "?passkey=0")
+
+
 @never_cache
 @require_POST
 def signin_passkey_options_view(request: HttpRequest) -> HttpResponse:
     """The options of a username-less sign-in (the static script asks for them when the
     sign-in page loads); the challenge waits in this session."""
-    refused = check_limits(request, [("signin:ip", audit.client_ip(request))])
+    refused = check_limits(request, [("passkey-options:ip", audit.client_ip(request))])
     if refused:
         return JsonResponse({"error": "rate_limited"}, status=429)
     return JsonResponse(passkeys.authentication_options(request, None))
@@ -106,7 +113,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
                 "your username and password."
             ),
         )
-        return redirect("keys:signin")
+        return _back_to_signin()
     attempt, minutes = signin._reserve(request, user.username)
     if attempt is None:
         messages.error(
@@ -117,7 +124,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
             )
             % {"minutes": minutes},
         )
-        return redirect("keys:signin")
+        return _back_to_signin()
     result = (
         passkeys.check_assertion(credential, code, challenge, request=request)
         if passkeys.user_handle_matches(credential, code)
@@ -132,7 +139,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
                 "password."
             ),
         )
-        return redirect("keys:signin")
+        return _back_to_signin()
     signin.SignInAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
     DigitalKey.objects.filter(pk=credential.key_id).update(last_used_at=timezone.now())
     return _finish_signin(

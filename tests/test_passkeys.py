@@ -235,7 +235,7 @@ def test_usernameless_sign_in_only_once_turned_on(with_passkey, account, authent
     client = Client()
     client.get("/nl/aanmelden/")
     response = usernameless(client, authenticator)
-    assert response["Location"] == "/nl/aanmelden/"
+    assert response["Location"] == "/nl/aanmelden/?passkey=0"
     assert "_auth_user_id" not in client.session
 
     owner = signed_in_client(account)
@@ -271,7 +271,7 @@ def test_a_removed_passkey_no_longer_signs_in(with_passkey, account, authenticat
     with_passkey.refresh_from_db()
     assert with_passkey.state == "removed"
     client = Client()
-    assert usernameless(client, authenticator)["Location"] == "/nl/aanmelden/"
+    assert usernameless(client, authenticator)["Location"] == "/nl/aanmelden/?passkey=0"
     assert "_auth_user_id" not in client.session
 
 
