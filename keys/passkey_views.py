@@ -104,7 +104,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
     challenge = passkeys.take_challenge(request, passkeys.DISCOVER, None)
     credential = passkeys.find_discoverable(code) if challenge else None
     user = credential.key.user if credential else None
-    if credential is None or not user.is_active or not hasattr(user, "citizen"):
+    if credential is None or not user.is_active or user.is_staff or not hasattr(user, "citizen"):
         audit.record(AuditEvent.Action.SIGNIN_FAILED, request=request, reason="passkey_unknown")
         messages.error(
             request,
@@ -163,6 +163,7 @@ def passkey_usernameless_view(request: HttpRequest, key_id: int) -> HttpResponse
         user=request.user,
         kind=DigitalKey.Kind.PASSKEY,
         state=DigitalKey.State.ACTIVE,
+        passkey__isnull=False,
     )
     credential = key.passkey
     form = CurrentPasswordForm(request.POST or None, user=request.user)
