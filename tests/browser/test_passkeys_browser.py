@@ -215,6 +215,9 @@ def test_self_service_add_sign_in_clone_and_remove(page: Page, localhost, accoun
 
     # Remove it (with the app, then the passkey page).
     sign_in_with_app(page, localhost, account, offset=1)
+    page.get_by_role("link", name="Aanmelden met enkel “Telefoon”").click()
+    assert_accessible(page, "turn on the passkey alone")
+    page.get_by_role("link", name="Annuleren").click()
     page.get_by_role("link", name=f"“{PASSKEY}” verwijderen").click()
     page.get_by_label("Huidig wachtwoord").fill(PASSWORD)
     page.get_by_role("button", name="Digitale sleutel verwijderen").click()
