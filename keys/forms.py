@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -128,7 +129,7 @@ class KeyChoiceForm(forms.Form):
         ]
 
     @property
-    def kind_options(self) -> list[tuple[object, str, bool]]:
+    def kind_options(self) -> list[tuple[object, str, bool, bool]]:
         """Each radio with its kind's help line, whether it asks for a mobile number and
         whether the browser must be able to make the key (a passkey: shown by the script)."""
         options = []
@@ -257,7 +258,10 @@ class VerifyForm(forms.Form):
             field = self.fields["code"]
             field.required = False
             field.max_length = 20_000
-            field.validators = []
+            field.validators = [
+                *(v for v in field.validators if not isinstance(v, MaxLengthValidator)),
+                MaxLengthValidator(20_000),
+            ]
             field.widget = forms.HiddenInput()
 
     def clean_code(self) -> str:
