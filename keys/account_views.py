@@ -277,6 +277,9 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
             "keys": [(k, get_kind(k.kind), get_kind(k.kind).describe(k)) for k in keys],
             "can_remove": len(active) > 1,
             "can_add": bool(addable_kinds({k.kind for k in active})),
+            "add_needs_webauthn": all(
+                get_kind(k).browser_ceremony for k in addable_kinds({k.kind for k in active})
+            ),
             "has_sms": any(k.kind == DigitalKey.Kind.SMS for k in active),
             "events": events,
             "recovery_codes_enabled": recovery.enabled(),

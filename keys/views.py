@@ -516,7 +516,12 @@ class ActivationWizard(NamedUrlSessionWizardView):
                 context.update(kind.setup_context(key))
                 context["delivery_failed"] = kind.delivery_failed(key)
             if step == "activated":
-                context["can_add_another"] = bool(self._remaining_kinds())
+                remaining = self._remaining_kinds()
+                context["can_add_another"] = bool(remaining)
+                # Only kinds the browser must make (passkeys) left: offered where it can.
+                context["another_needs_webauthn"] = all(
+                    get_kind(k).browser_ceremony for k in remaining
+                )
                 # Recovery codes (issue 13), offered once a first key is active.
                 context["offer_recovery_codes"] = (
                     recovery.enabled()

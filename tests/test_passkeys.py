@@ -323,3 +323,20 @@ def test_the_wizard_without_javascript_still_works_for_the_other_keys(citizen, c
     )
     response = post_step(client, "verify", {"code": last_email_code()})
     assert response["Location"] == step_url("activated")
+
+
+def test_with_every_other_kind_active_adding_is_offered_only_with_webauthn(account):
+    from tests.test_signin import add_key
+
+    add_key(account, "sms")
+    add_key(account, "totp")
+    page = signed_in_client(account).get("/nl/mijn-sleutels/").content.decode()
+    link = re.search(r'<a class="button primary" href="/nl/mijn-sleutels/toevoegen/"[^>]*>', page)
+    assert link and "hidden data-webauthn-only" in link.group(0)
+    assert "/static/keys/passkey.js" in page
+
+
+def test_with_a_kind_left_adding_is_offered_without_javascript(account):
+    page = signed_in_client(account).get("/nl/mijn-sleutels/").content.decode()
+    link = re.search(r'<a class="button primary" href="/nl/mijn-sleutels/toevoegen/"[^>]*>', page)
+    assert link and "hidden" not in link.group(0)
