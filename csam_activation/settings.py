@@ -84,6 +84,16 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
+# Passkeys (WebAuthn, keys/digital_keys/passkey.py): the relying party's id and the origin the
+# browser must report. Empty: derived from SITE_URL when used (its host name, its origin).
+WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "")
+WEBAUTHN_ORIGIN = os.environ.get("WEBAUTHN_ORIGIN", "")
+WEBAUTHN_RP_NAME = os.environ.get("WEBAUTHN_RP_NAME", "CSAM My Digital Keys")
+
+# Recovery codes (keys/services/recovery.py), offered once a first key is active; off for a
+# deployment that wants citizens who lost their keys to return to a registration office.
+RECOVERY_CODES_ENABLED = env_bool("RECOVERY_CODES_ENABLED", default=True)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from keys import audit
 from keys.conf import limits
-from keys.digital_keys import KINDS, get_kind, level_of
+from keys.digital_keys import KINDS, addable_kinds, get_kind, level_of
 from keys.forms import (
     AddKeyForm,
     CurrentPasswordForm,
@@ -39,7 +39,7 @@ from keys.forms import (
 from keys.models import AuditEvent, DigitalKey, User
 from keys.ratelimit import check_limits
 from keys.services import activation as flow
-from keys.services import challenges, selfservice, signin
+from keys.services import challenges, recovery, selfservice, signin
 from keys.services.challenges import Purpose
 from keys.views import TOUCH_INTERVAL
 
@@ -151,7 +151,12 @@ def signin_key_view(request: HttpRequest) -> HttpResponse:
             return refused
         challenges.start_verification(key, request, Purpose.SIGNIN)
         return redirect("keys:signin-code")
-    return _form_page(request, "keys/account/signin_key.html", form=form)
+    return _form_page(
+        request,
+        "keys/account/signin_key.html",
+        form=form,
+        recovery_codes_enabled=recovery.enabled(),
+    )
 
 
 def _resend_limits(
@@ -253,7 +258,9 @@ def citizen_required(view: Callable) -> Callable:
 def my_keys_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     keys = list(
-        user.digital_keys.exclude(state=DigitalKey.State.PENDING).order_by(
+        user.digital_keys.exclude(state=DigitalKey.State.PENDING)
+        .select_related("passkey")
+        .order_by(
             Case(When(state=DigitalKey.State.ACTIVE, then=0), default=1),
             "created_at",
             "pk",
@@ -269,9 +276,14 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
         {
             "keys": [(k, get_kind(k.kind), get_kind(k.kind).describe(k)) for k in keys],
             "can_remove": len(active) > 1,
-            "can_add": len(active) < len(KINDS),
+            "can_add": bool(addable_kinds({k.kind for k in active})),
+            "add_needs_webauthn": all(
+                get_kind(k).browser_ceremony for k in addable_kinds({k.kind for k in active})
+            ),
             "has_sms": any(k.kind == DigitalKey.Kind.SMS for k in active),
             "events": events,
+            "recovery_codes_enabled": recovery.enabled(),
+            "recovery_codes_left": recovery.remaining(user) if recovery.enabled() else 0,
         },
     )
 
@@ -329,11 +341,12 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
             "kind", flat=True
         )
     )
-    if len(active) >= len(KINDS):
+    addable = addable_kinds(active)
+    if not addable:
         return redirect("keys:my-keys")
     form = AddKeyForm(
         request.POST or None,
-        excluded_kinds=tuple(active),
+        excluded_kinds=tuple(kind for kind in KINDS if kind not in addable),
         citizen=request.user.citizen,
         user=request.user,
     )

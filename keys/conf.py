@@ -59,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
         "resend:ip": (10, timedelta(minutes=10)),
         "resend:key": (10, timedelta(minutes=10)),
         "signin:ip": (30, timedelta(minutes=10)),
+        # The options of a sign-in with a passkey alone, fetched by the sign-in page's script.
+        "passkey-options:ip": (60, timedelta(minutes=10)),
         "reauth:user": (10, timedelta(minutes=10)),
     },
     # Retention (manage.py prune_records, daily). Sign-in records (the attempts and the

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from django import forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
@@ -128,12 +129,15 @@ class KeyChoiceForm(forms.Form):
         ]
 
     @property
-    def kind_options(self) -> list[tuple[object, str, bool]]:
-        """Each radio with its kind's help line and whether it asks for a mobile number."""
+    def kind_options(self) -> list[tuple[object, str, bool, bool]]:
+        """Each radio with its kind's help line, whether it asks for a mobile number and
+        whether the browser must be able to make the key (a passkey: shown by the script)."""
         options = []
         for radio in self["kind"]:
             kind = KINDS[radio.data["value"]]
-            options.append((radio, kind.choice_help(self.citizen), kind.needs_phone))
+            options.append(
+                (radio, kind.choice_help(self.citizen), kind.needs_phone, kind.browser_ceremony)
+            )
         return options
 
     def clean(self) -> dict:
@@ -247,9 +251,22 @@ class VerifyForm(forms.Form):
         if label:
             self.fields["code"].label = label
         self.check = check
-        self.digits = digits or limits.OTP_DIGITS
+        self.digits = limits.OTP_DIGITS if digits is None else digits
+        if self.digits == 0:
+            # A kind whose "code" is the browser's answer (a passkey, ``browser_ceremony``):
+            # a hidden field that the page's static script fills.
+            field = self.fields["code"]
+            field.required = False
+            field.max_length = 20_000
+            field.validators = [
+                *(v for v in field.validators if not isinstance(v, MaxLengthValidator)),
+                MaxLengthValidator(20_000),
+            ]
+            field.widget = forms.HiddenInput()
 
     def clean_code(self) -> str:
+        if self.digits == 0:
+            return self._clean_browser_answer(self.cleaned_data["code"])
         code = "".join(self.cleaned_data["code"].split())
         digits = self.digits
         if not (code.isascii() and code.isdigit() and len(code) == digits):
@@ -259,6 +276,22 @@ class VerifyForm(forms.Form):
         if self.check is None:
             raise ValidationError(_("This code cannot be checked now."), code="no_check")
         result = self.check(code)
+        if result.ok:
+            return ""
+        raise ValidationError(verify_error(result), code=str(result.outcome))
+
+    def _clean_browser_answer(self, answer: str) -> str:
+        if not answer.strip():
+            raise ValidationError(
+                _(
+                    "Your browser sent no answer from a passkey. Press the button to use your "
+                    "passkey, or choose another digital key."
+                ),
+                code="no_answer",
+            )
+        if self.check is None:
+            raise ValidationError(_("This code cannot be checked now."), code="no_check")
+        result = self.check(answer)
         if result.ok:
             return ""
         raise ValidationError(verify_error(result), code=str(result.outcome))
@@ -280,7 +313,11 @@ class SignInForm(forms.Form):
         label=gettext_lazy("Username"),
         max_length=200,
         widget=forms.TextInput(
-            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+            attrs={
+                "autocomplete": "username webauthn",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
         ),
     )
     password = forms.CharField(
@@ -300,7 +337,9 @@ class KeyPickForm(forms.Form):
 
     def __init__(self, *args: object, keys: list | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["key"].choices = [(str(key.pk), KINDS[key.kind].label) for key in (keys or [])]
+        self.fields["key"].choices = [
+            (str(key.pk), KINDS[key.kind].display_name(key)) for key in (keys or [])
+        ]
 
 
 class CurrentPasswordForm(forms.Form):

@@ -371,6 +371,7 @@ class DigitalKey(models.Model):
         TOTP = "totp", _("Mobile app")
         SMS = "sms", _("SMS")
         EMAIL = "email", _("Security code by e-mail")
+        PASSKEY = "passkey", _("Passkey")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Being activated")
@@ -416,9 +417,11 @@ class DigitalKey(models.Model):
         verbose_name_plural = _("digital keys")
         ordering = ["created_at"]
         constraints = [
+            # One active key per kind, except passkeys: a citizen may have several (one per
+            # device), each a key of its own with its name and last use.
             models.UniqueConstraint(
                 fields=["user", "kind"],
-                condition=Q(state="active"),
+                condition=Q(state="active") & ~Q(kind="passkey"),
                 name="one_active_key_per_kind",
             )
         ]
@@ -614,6 +617,16 @@ class AuditEvent(models.Model):
         CITIZEN_VIEWED = "citizen_viewed", _("Citizen's page viewed by the helpdesk")
         AUDIT_EXPORTED = "audit_exported", _("Activity exported as CSV")
         CITIZEN_LOOKED_UP = "citizen_looked_up", _("Citizen of another office looked up")
+        PASSKEY_CLONE_DETECTED = (
+            "passkey_clone_detected",
+            _("Passkey refused: its counter went back (a copied authenticator?)"),
+        )
+        PASSKEY_SETTING_CHANGED = (
+            "passkey_setting_changed",
+            _("Sign-in with the passkey alone turned on or off"),
+        )
+        RECOVERY_CODES_CREATED = "recovery_codes_created", _("New recovery codes made")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Signed in with a recovery code")
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)
@@ -654,3 +667,51 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.get_action_display()}"
+
+
+class PasskeyCredential(models.Model):
+    """The WebAuthn credential of a passkey key (``keys.digital_keys.passkey``).
+
+    Nothing here is secret: the public key, the credential id and the signature counter. The
+    counter of the last accepted sign-in is kept to detect a copied authenticator (WebAuthn
+    §6.1.1): a sign-in whose counter does not go up is refused.
+    """
+
+    key = models.OneToOneField(DigitalKey, on_delete=models.CASCADE, related_name="passkey")
+    name = models.CharField(_("name"), max_length=60)
+    credential_id = models.CharField(max_length=1400, unique=True, editable=False)
+    public_key = models.BinaryField(editable=False)
+    sign_count = models.PositiveBigIntegerField(default=0, editable=False)
+    user_handle = models.CharField(max_length=100, db_index=True, editable=False)
+    transports = models.JSONField(default=list, blank=True, editable=False)
+    aaguid = models.CharField(max_length=36, blank=True, editable=False)
+    backed_up = models.BooleanField(default=False, editable=False)
+    usernameless = models.BooleanField(_("sign in with the passkey alone"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("passkey")
+        verbose_name_plural = _("passkeys")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecoveryCode(models.Model):
+    """One recovery code of an account, stored only as a keyed hash; used once
+    (``keys.services.recovery``)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    code_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        verbose_name_plural = _("recovery codes")
+        indexes = [models.Index(fields=["user", "used_at"], name="recoverycode_user_unused")]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.created_at:%Y-%m-%d}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import account_views, views
+from keys import account_views, passkey_views, views
 
 app_name = "keys"
 
@@ -33,5 +33,27 @@ urlpatterns += [
         "mijn-sleutels/gsm-nummer/code/",
         account_views.change_phone_verify_view,
         name="change-phone-verify",
+    ),
+]
+
+# Passkeys and recovery codes (issue 13): what the key-module interface does not cover.
+urlpatterns += [
+    path(
+        "aanmelden/passkey/opties/",
+        passkey_views.signin_passkey_options_view,
+        name="signin-passkey-options",
+    ),
+    path("aanmelden/passkey/", passkey_views.signin_passkey_view, name="signin-passkey"),
+    path("aanmelden/herstelcode/", passkey_views.signin_recovery_view, name="signin-recovery"),
+    path(
+        "mijn-sleutels/<int:key_id>/passkey-alleen/",
+        passkey_views.passkey_usernameless_view,
+        name="passkey-usernameless",
+    ),
+    path("mijn-sleutels/herstelcodes/", passkey_views.recovery_codes_view, name="recovery-codes"),
+    path(
+        "activatie-herstelcodes/",
+        passkey_views.wizard_recovery_codes_view,
+        name="wizard-recovery-codes",
     ),
 ]

@@ -26,7 +26,7 @@ from formtools.wizard.views import NamedUrlSessionWizardView
 
 from keys import audit, ratelimit
 from keys.conf import limits
-from keys.digital_keys import KINDS, get_kind
+from keys.digital_keys import KINDS, addable_kinds, get_kind
 from keys.forms import (
     AccountForm,
     ActivatedForm,
@@ -35,9 +35,9 @@ from keys.forms import (
     VerifyForm,
     phone_initial,
 )
-from keys.models import Activation, AuditEvent, DigitalKey
+from keys.models import Activation, AuditEvent, DigitalKey, RecoveryCode
 from keys.services import activation as flow
-from keys.services import challenges, selfservice
+from keys.services import challenges, recovery, selfservice
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 #: The idle clocks (wizard, signed-in pages) are moved on at most this often, so a page that
@@ -429,8 +429,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return self._go("verify")
 
     def _remaining_kinds(self) -> list[str]:
-        active = self._active_kinds()
-        return [kind for kind in KINDS if kind not in active]
+        return addable_kinds(self._active_kinds())
 
     def _active_kinds(self) -> set[str]:
         if self.citizen.account_id is None:
@@ -472,7 +471,9 @@ class ActivationWizard(NamedUrlSessionWizardView):
                 "verified": bool(self.ws["code_verified"]),
             }
         if step == "key":
-            return {"excluded_kinds": tuple(self._active_kinds()), "citizen": self.citizen}
+            addable = self._remaining_kinds()
+            excluded = tuple(kind for kind in KINDS if kind not in addable)
+            return {"excluded_kinds": excluded, "citizen": self.citizen}
         if step == "account":
             return {"citizen": self.citizen, "existing": self.citizen.account}
         if step == "verify":
@@ -515,7 +516,17 @@ class ActivationWizard(NamedUrlSessionWizardView):
                 context.update(kind.setup_context(key))
                 context["delivery_failed"] = kind.delivery_failed(key)
             if step == "activated":
-                context["can_add_another"] = bool(self._remaining_kinds())
+                remaining = self._remaining_kinds()
+                context["can_add_another"] = bool(remaining)
+                # Only kinds the browser must make (passkeys) left: offered where it can.
+                context["another_needs_webauthn"] = all(
+                    get_kind(k).browser_ceremony for k in remaining
+                )
+                # Recovery codes (issue 13), offered once a first key is active.
+                context["offer_recovery_codes"] = (
+                    recovery.enabled()
+                    and not RecoveryCode.objects.filter(user_id=key.user_id).exists()
+                )
         return context
 
     def render_done(self, form: Any, **kwargs: Any) -> HttpResponse:

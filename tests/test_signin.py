@@ -291,7 +291,7 @@ class TestSelfService:
         assert key.state == "active"
         assert any("geactiveerd" in m.subject for m in mail.outbox)
         form = signed_in.get("/nl/mijn-sleutels/toevoegen/").context["form"]
-        assert [c for c, _ in form.fields["kind"].choices] == ["sms"]
+        assert [c for c, _ in form.fields["kind"].choices] == ["sms", "passkey"]
 
     def test_change_the_mobile_number_with_a_new_code(self, signed_in, account):
         old = add_key(account, "sms")

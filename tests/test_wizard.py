@@ -255,7 +255,7 @@ class TestKeyChoice:
         assert form_error_codes(response, "kind") == ["required"]
 
     def test_unknown_kind(self, client, at_key):
-        response = post_step(client, "key", {"kind": "passkey", "accept_terms": "on"})
+        response = post_step(client, "key", {"kind": "smoke-signal", "accept_terms": "on"})
         assert form_error_codes(response, "kind") == ["invalid_choice"]
 
     def test_sms_is_prefilled_with_the_recorded_number(self, client, at_key):

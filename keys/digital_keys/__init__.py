@@ -1,14 +1,18 @@
-"""The registry of digital key kinds, strongest first (SPEC §1: app, SMS, e-mail)."""
+"""The registry of digital key kinds: the three of SPEC §1, strongest first (app, SMS, e-mail),
+then passkeys (issue 13), offered only where the browser can make one."""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from keys.digital_keys.base import ChallengeResult, KeyKind, Outcome, VerifyResult
 from keys.digital_keys.email import EmailKind
+from keys.digital_keys.passkey import PasskeyKind
 from keys.digital_keys.sms import SmsKind
 from keys.digital_keys.totp import TotpKind
 
-KINDS: dict[str, KeyKind] = {kind.kind: kind for kind in (TotpKind(), SmsKind(), EmailKind())}
+KINDS: dict[str, KeyKind] = {
+    kind.kind: kind for kind in (TotpKind(), SmsKind(), EmailKind(), PasskeyKind())
+}
 
 
 #: Assurance levels, weakest first (eIDAS: low, substantial, high).
@@ -18,6 +22,14 @@ LEVELS: tuple[str, ...] = ("low", "substantial", "high")
 def get_kind(kind: str) -> KeyKind:
     """The implementation of a kind; KeyError for an unknown one."""
     return KINDS[kind]
+
+
+def addable_kinds(active_kinds: set[str] | tuple[str, ...]) -> list[str]:
+    """The kinds a citizen with these active kinds may still add: those not active yet, and
+    those of which an account may have several (passkeys)."""
+    return [
+        name for name, kind in KINDS.items() if kind.several_per_account or name not in active_kinds
+    ]
 
 
 def level_of(kind: str) -> str:
@@ -38,6 +50,7 @@ __all__ = [
     "KeyKind",
     "Outcome",
     "VerifyResult",
+    "addable_kinds",
     "get_kind",
     "level_of",
 ]

@@ -43,6 +43,8 @@ class Outcome(StrEnum):
     TOO_MANY = "too_many"
     DELIVERY_FAILED = "delivery_failed"
     LOCKED = "locked"
+    #: A browser's answer (a passkey's signature) that was not accepted.
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,13 @@ class KeyKind:
     delivers_codes: bool = False
     needs_phone: bool = False
     instructions_template: str = ""
+    #: The key answers a challenge in the browser (WebAuthn) instead of a typed code: the page
+    #: shows ``ceremony_template`` (a button and the hidden field the static script fills) in
+    #: place of the code field, and the kind is offered only where the browser can do it.
+    browser_ceremony: bool = False
+    ceremony_template: str = ""
+    #: A citizen may have several active keys of this kind (passkeys: one per device).
+    several_per_account: bool = False
     #: What a sign-in with this kind proves, as an ``amr`` value (RFC 8176 where one fits).
     amr: str = "otp"
     #: The assurance level a sign-in with password and this kind reaches, unless the setting
@@ -129,6 +138,11 @@ class KeyKind:
     def describe(self, key: DigitalKey) -> str:
         """Where the key sends its codes, for display (a masked number or address)."""
         return ""
+
+    def display_name(self, key: DigitalKey) -> str:
+        """The key's name in a list of keys: the kind's label, unless the kind has several
+        keys per account that the citizen names."""
+        return str(self.label)
 
 
 def _hash_code(key: DigitalKey, code: str) -> str:

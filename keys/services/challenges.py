@@ -106,6 +106,9 @@ def verify_error(result: VerifyResult) -> str:
         Outcome.EXHAUSTED: _("Too many wrong tries for this code. Ask for a new code."),
         Outcome.EXPIRED: _("This code has expired. Ask for a new code."),
         Outcome.NO_CODE: _("There is no valid code for this key. Ask for a new code."),
+        Outcome.REFUSED: _(
+            "Your passkey could not be checked. Try again, or choose another digital key."
+        ),
         Outcome.REPLAY: _(
             "This code was already used. Wait until your app shows a new code and type that one."
         ),

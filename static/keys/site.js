@@ -6,3 +6,13 @@ document.addEventListener("DOMContentLoaded", function () {
     summary.focus();
   }
 });
+
+// "Print the codes": shown only where JavaScript runs (the browser's own Print works anyway).
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      window.print();
+    });
+  });
+});

@@ -1,0 +1,395 @@
+"""Toegangssleutel (passkey): a WebAuthn credential made by the citizen's device (issue 13).
+
+Nothing typed: the page's static script (``static/keys/passkey.js``) asks the browser to make or
+use the passkey with the options this module puts in the page (a ``<script
+type="application/json">`` block, never executed), and posts the browser's answer as the "code"
+of the key-module interface; :meth:`PasskeyKind.verify` checks it with py_webauthn.
+
+- Registration asks for a resident (discoverable) key where the authenticator can make one and
+  requires user verification (a PIN, a fingerprint, the device's unlock).
+- Challenges are random, kept in the session (a challenge is no secret), bound to the purpose
+  and the key they were made for, expire after ``CHALLENGE_TTL`` and are taken out of the
+  session by the first answer, right or wrong (single use).
+- The relying party id and the expected origin come from ``WEBAUTHN_RP_ID`` and
+  ``WEBAUTHN_ORIGIN``, by default the host and origin of ``SITE_URL``.
+- The signature counter is kept; an answer whose counter does not go up (while either counter
+  is not zero) comes from a copy of the authenticator (WebAuthn §6.1.1): it is refused and
+  audited (``passkey_clone_detected``).
+- A citizen may have several passkeys (one per device): each is a key of its own
+  (``several_per_account``) with the name the citizen gave it and its last use.
+- amr ``hwk`` (RFC 8176: proof of possession of a hardware-secured key): the private key of a
+  passkey never leaves the authenticator's secure hardware or the platform's keychain, and
+  the signature proves its possession. Level ``high`` by default (``DIGITAL_KEY_LEVELS``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from keys import audit
+from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
+from keys.models import AuditEvent, DigitalKey, PasskeyCredential
+
+logger = logging.getLogger(__name__)
+
+#: The session key of the one challenge waiting for an answer.
+CHALLENGE_SESSION_KEY = "csam_passkey_challenge"
+#: How long a challenge may wait for the browser's answer (seconds); the browser's own
+#: timeout is the same.
+CHALLENGE_TTL = 300
+#: The longest answer accepted from a browser (characters of JSON).
+MAX_RESPONSE_LENGTH = 20_000
+NAME_MAX_LENGTH = 60
+
+REGISTER = "register"
+AUTHENTICATE = "authenticate"
+DISCOVER = "discover"
+
+
+def rp_id() -> str:
+    """The relying party id: ``WEBAUTHN_RP_ID``, else the host name of ``SITE_URL``."""
+    return settings.WEBAUTHN_RP_ID or (urlsplit(settings.SITE_URL).hostname or "localhost")
+
+
+def expected_origin() -> str:
+    """The origin browsers must report: ``WEBAUTHN_ORIGIN``, else ``SITE_URL``'s origin."""
+    if settings.WEBAUTHN_ORIGIN:
+        return settings.WEBAUTHN_ORIGIN.rstrip("/")
+    parts = urlsplit(settings.SITE_URL)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _store_challenge(request: HttpRequest, purpose: str, key_id: int | None, challenge: bytes):
+    request.session[CHALLENGE_SESSION_KEY] = {
+        "purpose": purpose,
+        "key_id": key_id,
+        "challenge": bytes_to_base64url(challenge),
+        "expires": timezone.now().timestamp() + CHALLENGE_TTL,
+    }
+
+
+def take_challenge(request: HttpRequest | None, purpose: str, key_id: int | None) -> bytes | None:
+    """The challenge waiting in this session for ``purpose`` and ``key_id``, taken out of the
+    session whatever the outcome (single use); None when there is none or it expired."""
+    if request is None or not hasattr(request, "session"):
+        return None
+    data = request.session.pop(CHALLENGE_SESSION_KEY, None)
+    if not isinstance(data, dict):
+        return None
+    if data.get("purpose") != purpose or data.get("key_id") != key_id:
+        return None
+    if float(data.get("expires", 0)) < timezone.now().timestamp():
+        return None
+    try:
+        return base64url_to_bytes(data["challenge"])
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+def _active_credentials(user_id: int) -> list[PasskeyCredential]:
+    return list(
+        PasskeyCredential.objects.filter(
+            key__user_id=user_id,
+            key__kind=DigitalKey.Kind.PASSKEY,
+            key__state=DigitalKey.State.ACTIVE,
+        )
+    )
+
+
+def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
+    transports = []
+    for name in credential.transports or []:
+        try:
+            transports.append(AuthenticatorTransport(name))
+        except ValueError:
+            continue
+    return PublicKeyCredentialDescriptor(
+        id=base64url_to_bytes(credential.credential_id), transports=transports or None
+    )
+
+
+def _user_handle(user_id: int, existing: list[PasskeyCredential]) -> str:
+    """The account's WebAuthn user handle: random (it must not reveal who the citizen is), the
+    same for every passkey of the account."""
+    for credential in existing:
+        if credential.user_handle:
+            return credential.user_handle
+    stored = (
+        PasskeyCredential.objects.filter(key__user_id=user_id)
+        .values_list("user_handle", flat=True)
+        .first()
+    )
+    return stored or bytes_to_base64url(secrets.token_bytes(32))
+
+
+def registration_options(request: HttpRequest, key: DigitalKey) -> dict[str, Any]:
+    """The options of ``navigator.credentials.create()`` for the pending ``key``; its
+    challenge waits in the session."""
+    user = key.user
+    existing = _active_credentials(user.pk)
+    handle = _user_handle(user.pk, existing)
+    request.session["csam_passkey_user_handle"] = handle
+    citizen = getattr(user, "citizen", None)
+    options = generate_registration_options(
+        rp_id=rp_id(),
+        rp_name=settings.WEBAUTHN_RP_NAME,
+        user_id=base64url_to_bytes(handle),
+        user_name=user.get_username(),
+        user_display_name=citizen.full_name if citizen else user.get_username(),
+        timeout=CHALLENGE_TTL * 1000,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[_descriptor(c) for c in existing],
+    )
+    _store_challenge(request, REGISTER, key.pk, options.challenge)
+    return json.loads(options_to_json(options))
+
+
+def authentication_options(request: HttpRequest, key: DigitalKey | None) -> dict[str, Any]:
+    """The options of ``navigator.credentials.get()``: for ``key`` (after the password), or
+    for any discoverable passkey (``key`` None: sign-in with the passkey alone)."""
+    allow = []
+    if key is not None:
+        credential = PasskeyCredential.objects.filter(key=key).first()
+        allow = [_descriptor(credential)] if credential else []
+    options = generate_authentication_options(
+        rp_id=rp_id(),
+        timeout=CHALLENGE_TTL * 1000,
+        allow_credentials=allow,
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    _store_challenge(
+        request, AUTHENTICATE if key else DISCOVER, key.pk if key else None, options.challenge
+    )
+    return json.loads(options_to_json(options))
+
+
+def credential_id_of(response: str) -> str:
+    """The credential id a browser's answer names (``""`` when it is not one)."""
+    try:
+        data = json.loads(response)
+    except (ValueError, TypeError):
+        return ""
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and len(value) <= 1400 else ""
+
+
+def _refused(request: HttpRequest | None, key: DigitalKey | None, reason: str) -> VerifyResult:
+    logger.info("passkey answer refused: %s", reason)
+    return VerifyResult(Outcome.REFUSED)
+
+
+class PasskeyKind(KeyKind):
+    kind = DigitalKey.Kind.PASSKEY
+    amr = "hwk"
+    default_level = "high"
+    label = _("Passkey")
+    code_label = _("Passkey")
+    activated_title = _("Passkey activated!")
+    activated_text = _(
+        "Your passkey was made successfully. From now on you can sign in with your username + "
+        "password and your passkey: your device asks for your fingerprint, face, PIN or screen "
+        "lock."
+    )
+    instructions_template = "keys/digital_keys/passkey.html"
+    ceremony_template = "keys/digital_keys/passkey_form.html"
+    browser_ceremony = True
+    several_per_account = True
+
+    @property
+    def code_digits(self) -> int:
+        return 0
+
+    def choice_help(self, citizen: Any) -> str:
+        return str(
+            _(
+                "Cannot be phished: your phone or computer keeps a key for this site and unlocks "
+                "it with your fingerprint, face, PIN or screen lock."
+            )
+        )
+
+    def describe(self, key: DigitalKey) -> str:
+        credential = _credential_of(key)
+        return credential.name if credential else ""
+
+    def display_name(self, key: DigitalKey) -> str:
+        name = self.describe(key)
+        return f"{self.label} “{name}”" if name else str(self.label)
+
+    def verify(
+        self, key: DigitalKey, code: str, *, request: HttpRequest | None = None
+    ) -> VerifyResult:
+        """A pending key: the browser's new credential (registration); an active key: its
+        signature over this session's challenge (sign-in)."""
+        if not code or len(code) > MAX_RESPONSE_LENGTH:
+            return _refused(request, key, "empty or too long")
+        if key.state == DigitalKey.State.PENDING:
+            return self._register(key, code, request)
+        if key.state != DigitalKey.State.ACTIVE:
+            return VerifyResult(Outcome.NO_CODE)
+        challenge = take_challenge(request, AUTHENTICATE, key.pk)
+        if challenge is None:
+            return _refused(request, key, "no challenge")
+        credential = _credential_of(key)
+        if credential is None or credential_id_of(code) != credential.credential_id:
+            return _refused(request, key, "another credential")
+        return check_assertion(credential, code, challenge, request=request)
+
+    def _register(self, key: DigitalKey, code: str, request: HttpRequest | None) -> VerifyResult:
+        challenge = take_challenge(request, REGISTER, key.pk)
+        if challenge is None:
+            return _refused(request, key, "no challenge")
+        handle = request.session.pop("csam_passkey_user_handle", "") if request else ""
+        try:
+            verified = verify_registration_response(
+                credential=code,
+                expected_challenge=challenge,
+                expected_rp_id=rp_id(),
+                expected_origin=expected_origin(),
+                require_user_verification=True,
+            )
+        except (WebAuthnException, ValueError, TypeError, KeyError) as error:
+            return _refused(request, key, type(error).__name__)
+        try:
+            transports = json.loads(code).get("response", {}).get("transports") or []
+        except (ValueError, AttributeError):
+            transports = []
+        post = getattr(request, "POST", {})
+        name = " ".join(str(post.get("passkey_name", "")).split())[:NAME_MAX_LENGTH]
+        if not name:
+            count = PasskeyCredential.objects.filter(key__user_id=key.user_id).count()
+            name = f"{self.label} {count + 1}"
+        try:
+            with transaction.atomic():
+                DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
+                if PasskeyCredential.objects.filter(key=key).exists():
+                    return VerifyResult(Outcome.OK)
+                PasskeyCredential.objects.create(
+                    key=key,
+                    name=name,
+                    credential_id=bytes_to_base64url(verified.credential_id),
+                    public_key=verified.credential_public_key,
+                    sign_count=verified.sign_count,
+                    user_handle=handle or bytes_to_base64url(secrets.token_bytes(32)),
+                    transports=[str(t) for t in transports if isinstance(t, str)][:8],
+                    aaguid=str(verified.aaguid or "")[:36],
+                    backed_up=bool(verified.credential_backed_up),
+                    usernameless=post.get("passkey_usernameless") == "on",
+                )
+        except IntegrityError:
+            # This credential is already registered (to this account or another).
+            return _refused(request, key, "credential already registered")
+        return VerifyResult(Outcome.OK)
+
+
+def _credential_of(key: DigitalKey) -> PasskeyCredential | None:
+    try:
+        return key.passkey
+    except PasskeyCredential.DoesNotExist:
+        return None
+
+
+def check_assertion(
+    credential: PasskeyCredential,
+    code: str,
+    challenge: bytes,
+    *,
+    request: HttpRequest | None,
+) -> VerifyResult:
+    """Check a browser's signature with ``credential`` over ``challenge``, and its counter.
+
+    The counter check is ours (not the library's) so that a copy is told apart from any other
+    refusal and audited: the counter must go up unless both it and the stored one are zero
+    (authenticators that keep no counter, as synced passkeys do).
+    """
+    try:
+        verified = verify_authentication_response(
+            credential=code,
+            expected_challenge=challenge,
+            expected_rp_id=rp_id(),
+            expected_origin=expected_origin(),
+            credential_public_key=bytes(credential.public_key),
+            credential_current_sign_count=0,
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, TypeError, KeyError) as error:
+        return _refused(request, credential.key, type(error).__name__)
+    with transaction.atomic():
+        locked = PasskeyCredential.objects.select_for_update().get(pk=credential.pk)
+        new, stored = verified.new_sign_count, locked.sign_count
+        if (new or stored) and new <= stored:
+            cloned = True
+        else:
+            cloned = False
+            locked.sign_count = new
+            locked.backed_up = bool(verified.credential_backed_up)
+            locked.save(update_fields=["sign_count", "backed_up"])
+    if cloned:
+        key = credential.key
+        audit.record(
+            AuditEvent.Action.PASSKEY_CLONE_DETECTED,
+            request=request,
+            actor=key.user,
+            citizen=getattr(key.user, "citizen", None),
+            kind=key.kind,
+            key_id=key.pk,
+            sign_count=new,
+            stored_sign_count=stored,
+        )
+        return VerifyResult(Outcome.REFUSED)
+    credential.sign_count = new
+    return VerifyResult(Outcome.OK)
+
+
+def find_discoverable(code: str) -> PasskeyCredential | None:
+    """The active passkey, turned on for signing in alone, that a browser's answer names."""
+    credential_id = credential_id_of(code)
+    if not credential_id:
+        return None
+    return (
+        PasskeyCredential.objects.select_related("key", "key__user")
+        .filter(
+            credential_id=credential_id,
+            usernameless=True,
+            key__state=DigitalKey.State.ACTIVE,
+            key__kind=DigitalKey.Kind.PASSKEY,
+        )
+        .first()
+    )
+
+
+def user_handle_matches(credential: PasskeyCredential, code: str) -> bool:
+    """The user handle a discoverable passkey returns must be the account's (when sent)."""
+    try:
+        handle = json.loads(code).get("response", {}).get("userHandle")
+    except (ValueError, AttributeError):
+        return False
+    return not handle or handle == credential.user_handle
