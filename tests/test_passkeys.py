@@ -141,6 +141,21 @@ def test_several_passkeys_each_with_its_name(with_passkey, account):
     assert "“Mijn gsm”" in page and "“Laptop”" in page
 
 
+def test_each_passkeys_remove_link_names_it(with_passkey, account):
+    """Links of the same text to different places fail WCAG 2.4.4 (link purpose): with two
+    passkeys, each "remove" link says which passkey it removes."""
+    add_passkey(
+        signed_in_client(account), account, SoftAuthenticator(ORIGIN, "testserver"), "Laptop"
+    )
+    page = signed_in_client(account).get("/nl/mijn-sleutels/").content.decode()
+    links = re.findall(r'<a href="/nl/mijn-sleutels/[^"]*verwijder[^"]*">([^<]*)</a>', page)
+    assert sorted(link for link in links if "Toegangssleutel" in link) == [
+        "Toegangssleutel “Laptop” verwijderen",
+        "Toegangssleutel “Mijn gsm” verwijderen",
+    ], links
+    assert len(set(links)) == len(links), links
+
+
 def test_sign_in_with_the_passkey_as_the_key(with_passkey, account, authenticator):
     client = Client()
     page = sign_in_with_passkey_page(client, account, with_passkey)

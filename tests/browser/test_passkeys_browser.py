@@ -218,7 +218,7 @@ def test_self_service_add_sign_in_clone_and_remove(page: Page, localhost, accoun
     page.get_by_role("link", name="Aanmelden met enkel “Telefoon”").click()
     assert_accessible(page, "turn on the passkey alone")
     page.get_by_role("link", name="Annuleren").click()
-    page.get_by_role("link", name=f"“{PASSKEY}” verwijderen").click()
+    page.get_by_role("link", name="Toegangssleutel “Telefoon” verwijderen").click()
     page.get_by_label("Huidig wachtwoord").fill(PASSWORD)
     page.get_by_role("button", name="Digitale sleutel verwijderen").click()
     expect(page.get_by_role("heading", name="Mijn digitale sleutels")).to_be_visible()
