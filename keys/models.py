@@ -614,6 +614,12 @@ class AuditEvent(models.Model):
         CITIZEN_VIEWED = "citizen_viewed", _("Citizen's page viewed by the helpdesk")
         AUDIT_EXPORTED = "audit_exported", _("Activity exported as CSV")
         CITIZEN_LOOKED_UP = "citizen_looked_up", _("Citizen of another office looked up")
+        OIDC_SIGNIN = "oidc_signin", _("Signed in at a government service")
+        OIDC_REFUSED = "oidc_refused", _("Sign-in at a government service refused")
+        OIDC_CONSENT_WITHDRAWN = (
+            "oidc_consent_withdrawn",
+            _("Consent for a government service withdrawn"),
+        )
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)

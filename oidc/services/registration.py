@@ -1,0 +1,62 @@
+"""Registering a government service (``manage.py register_service``, ``demo_setup``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import Application
+
+from keys.digital_keys import LEVELS
+from oidc.models import Service
+
+
+@dataclass(frozen=True)
+class Registered:
+    service: Service
+    client_id: str
+    client_secret: str  # in clear only here, once: stored hashed
+
+
+def register(
+    *,
+    name: str,
+    redirect_uris: list[str],
+    allow_nrn: bool = False,
+    min_level: str = "substantial",
+    sector: str = "",
+    post_logout_redirect_uris: list[str] | None = None,
+    client_id: str = "",
+    client_secret: str = "",
+) -> Registered:
+    """A confidential client of the authorization code flow, RS256, exact redirect URIs.
+    Raises ValidationError on a bad URI, level or duplicate client id."""
+    if min_level not in LEVELS:
+        raise ValidationError(f"min level must be one of {', '.join(LEVELS)}")
+    if not redirect_uris:
+        raise ValidationError("at least one redirect URI")
+    secret = client_secret or generate_client_secret()
+    application = Application(
+        name=name,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=" ".join(redirect_uris),
+        post_logout_redirect_uris=" ".join(post_logout_redirect_uris or []),
+        algorithm=Application.RS256_ALGORITHM,
+        client_secret=secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+    )
+    if client_id:
+        application.client_id = client_id
+    application.full_clean(exclude=["user"])
+    sector = sector or urlsplit(redirect_uris[0]).hostname or name
+    with transaction.atomic():
+        application.save()
+        service = Service.objects.create(
+            application=application, allow_nrn=allow_nrn, min_level=min_level, sector=sector
+        )
+    return Registered(service=service, client_id=application.client_id, client_secret=secret)
