@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
@@ -60,3 +61,36 @@ def register(
             application=application, allow_nrn=allow_nrn, min_level=min_level, sector=sector
         )
     return Registered(service=service, client_id=application.client_id, client_secret=secret)
+
+
+DEMO_SERVICE_NAME = "Demo service (demo_service/)"
+
+
+def setup_demo_service(base_url: str, config_path: Any, provider: str) -> Registered:
+    """Register the demo service of ``demo_service/`` afresh (a new secret each time) and write
+    its configuration, secret included, to ``config_path`` (var/, mode 600): development only,
+    the secret is the demo service's own, kept where a service would keep it."""
+    import json
+    import os
+
+    base_url = base_url.rstrip("/")
+    Application.objects.filter(name=DEMO_SERVICE_NAME).delete()
+    registered = register(
+        name=DEMO_SERVICE_NAME,
+        redirect_uris=[f"{base_url}/callback"],
+        post_logout_redirect_uris=[f"{base_url}/"],
+        allow_nrn=True,
+        min_level="substantial",
+    )
+    config = {
+        "provider": provider,
+        "client_id": registered.client_id,
+        "client_secret": registered.client_secret,
+        "redirect_uri": f"{base_url}/callback",
+        "name": "Demo service",
+    }
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(config, handle, indent=2)
+    return registered
