@@ -392,3 +392,54 @@ def test_tokens_never_reach_the_logs():
     line = "GET /oidc/logout/?id_token_hint=eyJabc.def.ghi&state=x HTTP/1.1"
     assert "eyJabc" not in redact(line)
     assert "code=SECRET" not in redact("GET /cb?code=SECRET&state=s")
+
+
+def test_a_code_lives_one_minute(client, account, service):  # noqa: F811
+    import time_machine
+    from django.utils import timezone
+
+    flow = Flow(service)
+    response = signed_in_consented(client, account, flow)
+    code = query_of(response["Location"])["code"]
+    with time_machine.travel(timezone.now() + timezone.timedelta(seconds=61)):
+        assert flow.token(client, code).status_code == 400
+
+
+def test_the_token_endpoint_is_rate_limited(client, service, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    flow = Flow(service)
+    statuses = [flow.token(client, f"nothing-{i}").status_code for i in range(62)]
+    assert statuses[:60] == [400] * 60
+    assert statuses[-1] == 429
+    assert AuditEvent.objects.filter(action=Action.RATE_LIMITED).exists()
+    cache.clear()
+
+
+def test_jwks_publishes_a_previous_key_during_a_rotation(client, settings):
+    from oidc.keyconfig import generate_pem
+
+    current = settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"]
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "OIDC_RSA_PRIVATE_KEY": generate_pem(),
+        "OIDC_RSA_PRIVATE_KEYS_INACTIVE": [current],
+    }
+    keys = client.get("/oidc/jwks/").json()["keys"]
+    assert len(keys) == 2
+    assert len({key["kid"] for key in keys}) == 2
+
+
+def test_the_admin_lists_the_services(client, service):
+    from tests.conftest import make_staff
+
+    administrator = make_staff("administrator", None, None)
+    administrator.is_superuser = True
+    administrator.save()
+    client.force_login(administrator)
+    page = client.get("/admin/oidc/service/")
+    assert page.status_code == 200
+    assert "Tax on web" in page.content.decode()
+    assert service.client_id in page.content.decode()
+    assert service.client_secret not in page.content.decode()

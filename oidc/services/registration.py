@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
+from oauth2_provider.settings import oauth2_settings
 
 from keys.digital_keys import LEVELS
 from oidc.models import Service
@@ -54,6 +56,8 @@ def register(
     if client_id:
         application.client_id = client_id
     application.full_clean(exclude=["user"])
+    # Hashed here, before the transaction (the field would hash it on save, inside it).
+    application.client_secret = make_password(secret, hasher=oauth2_settings.CLIENT_SECRET_HASHER)
     sector = sector or urlsplit(redirect_uris[0]).hostname or name
     with transaction.atomic():
         application.save()
