@@ -19,7 +19,9 @@ class ServiceReturnFormAction:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         session = getattr(request, "session", None)
-        origin = session.get(RETURN_ORIGIN) if session is not None else None
+        # Only a session the view already loaded: no page pays a query for this.
+        loaded = session is not None and hasattr(session, "_session_cache")
+        origin = session.get(RETURN_ORIGIN) if loaded else None
         if origin and response.get("Content-Type", "").startswith("text/html"):
             allow_form_action(response, origin)
         return response

@@ -72,7 +72,9 @@ class CitizenValidator(OAuth2Validator):
         )
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
-        if grant_type not in ("authorization_code", "refresh_token"):
+        # The authorization code only: a refreshed ID token would not say how the citizen
+        # signed in, and a service that needs a new one sends the citizen back (prompt=none).
+        if grant_type != "authorization_code":
             return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 

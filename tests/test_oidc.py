@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from authlib.jose import JsonWebKey, jwt
 from django.core.management import call_command
+from django.test import Client
 from oauth2_provider.models import AccessToken, Application, RefreshToken
 
 from keys.models import AuditEvent
@@ -443,3 +444,39 @@ def test_the_admin_lists_the_services(client, service):
     assert "Tax on web" in page.content.decode()
     assert service.client_id in page.content.decode()
     assert service.client_secret not in page.content.decode()
+
+
+def test_no_refresh_grant(client, account, service):  # noqa: F811
+    flow = Flow(service)
+    response = signed_in_consented(client, account, flow)
+    body = flow.token(client, query_of(response["Location"])["code"]).json()
+    credentials = f"{service.client_id}:{service.client_secret}"
+    refreshed = client.post(
+        "/oidc/token/",
+        {"grant_type": "refresh_token", "refresh_token": body.get("refresh_token", "x")},
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode(),
+    )
+    assert refreshed.status_code in (400, 401)
+    assert refreshed.json()["error"] in ("unauthorized_client", "unsupported_grant_type")
+
+
+def test_revoked_access_token_is_refused(client, account, service):  # noqa: F811
+    flow = Flow(service)
+    response = signed_in_consented(client, account, flow)
+    access = flow.token(client, query_of(response["Location"])["code"]).json()["access_token"]
+    credentials = f"{service.client_id}:{service.client_secret}"
+    revoked = client.post(
+        "/oidc/revoke/",
+        {"token": access, "token_type_hint": "access_token"},
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials.encode()).decode(),
+    )
+    assert revoked.status_code == 200
+    assert client.get("/oidc/userinfo/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 401
+
+
+def test_the_sign_in_pages_may_send_their_last_form_on_to_the_service(client, service):
+    response = client.get(Flow(service).url)
+    page = client.get(response["Location"])
+    assert "form-action 'self' https://service.example" in page["Content-Security-Policy"]
+    other = Client()
+    assert "https://service.example" not in other.get("/nl/aanmelden/")["Content-Security-Policy"]

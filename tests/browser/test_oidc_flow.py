@@ -169,3 +169,18 @@ def test_the_error_page_has_no_axe_violation(page: Page, site, language):
     page.goto(f"{site.url}/oidc/authorize/?client_id=nobody&ui_locales={language}")
     expect(page.locator("html")).to_have_attribute("lang", language)
     assert_accessible(page, f"{language} error page")
+
+
+def test_logout_without_a_hint_asks_first(page: Page, issued, smtp_sink, demo, site, tmp_path):
+    base, _app = demo
+    totp = activate_app_and_email_keys(page, issued, smtp_sink, tmp_path)
+    page.goto(base + "/login")
+    provider_sign_in(page, "Mobiele app", lambda: totp.at(page.evaluate("Date.now()") / 1000 + 30))
+    page.get_by_role("button", name="Toestaan en verdergaan").click()
+    expect(page.get_by_role("heading", name="You are signed in")).to_be_visible()
+    page.goto(site.url + "/oidc/logout/")
+    expect(page.get_by_role("heading", name="Afmelden")).to_be_visible()
+    assert_accessible(page, "logout confirmation")
+    page.get_by_role("button", name="Afmelden").click()
+    page.goto(site.url + "/nl/mijn-sleutels/")
+    expect(page.get_by_role("heading", name="Aanmelden")).to_be_visible()
