@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +20,7 @@ from oidc.services.claims import allowed_scopes, claims_for
 
 log = logging.getLogger(__name__)
 
+USED_CODE_RETENTION = timedelta(days=1)
 #: The key of ``Grant.claims`` under which the view stores how the citizen signed in.
 AUTH_CLAIM = "_csam_auth"
 
@@ -103,6 +104,8 @@ class CitizenValidator(OAuth2Validator):
             user_id=grant.user_id,
             used_at=grant.created,
         )
+        # Kept a day: long after the tokens it gave have expired (10 minutes).
+        UsedCode.objects.filter(used_at__lt=timezone.now() - USED_CODE_RETENTION).delete()
         super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
 
     # prompt=none is answered by the view, which sees the session (oidc/views.py).

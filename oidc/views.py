@@ -34,7 +34,7 @@ from keys.ratelimit import hit
 from keys.services.signin import authentication
 from oidc import levels
 from oidc.models import LEVEL_CHOICES, Consent, Service
-from oidc.validators import AUTH_CLAIM
+from oidc.validators import AUTH_CLAIM, service_of
 
 log = logging.getLogger(__name__)
 LEVEL_LABELS = dict(LEVEL_CHOICES)
@@ -169,7 +169,9 @@ class AuthorizeView(OAuthLibMixin, View):
             .objects.select_related("service")
             .get(client_id=credentials["client_id"])
         )
-        service: Service = application.service
+        service: Service | None = service_of(application)
+        if service is None:  # a client made outside register_service: not a service here
+            return self.error_page(request, None)
         if credentials.get("code_challenge_method") != "S256":
             return self.error_to_service(
                 request, application, credentials, "invalid_request", "PKCE with S256 is required."
