@@ -45,11 +45,13 @@ browser: ## install Debian's Chromium for the browser tests where possible
 nginx: ## install Debian's nginx for make stack and the system test where possible
 	@deploy/stack.sh install-nginx || true
 
-demo: install ## migrate SQLite, create a demo activation and serve on http://127.0.0.1:8000
+demo: install ## migrate SQLite, create a demo activation, serve :8000 and the demo service on :8010
 	$(MANAGE_DEV) migrate --verbosity 0
 	$(MANAGE_DEV) demo_setup
 	@echo ""
 	@echo "Serving on http://127.0.0.1:8000/  (Ctrl+C to stop; e-mails and SMS appear below)"
+	@echo "Demo government service on http://127.0.0.1:8010/ (demo_service/, signs in through :8000)"
+	@$(PY) demo_service/app.py & demo_pid=$$!; trap 'kill $$demo_pid 2>/dev/null' EXIT INT TERM; \
 	$(MANAGE_DEV) runserver 127.0.0.1:8000
 
 test: install browser nginx ## run the whole test suite (SQLite; PostgreSQL too when DATABASE_URL says so)

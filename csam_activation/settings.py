@@ -107,6 +107,8 @@ INSTALLED_APPS = [
     "keys",
     "ops",
     "helpdesk",
+    "oauth2_provider",
+    "oidc",
 ]
 
 # The header middleware sits outside LocaleMiddleware and CommonMiddleware: the redirects
@@ -124,6 +126,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "oidc.middleware.ServiceReturnFormAction",  # inside the CSP middleware: adds to its policy
 ]
 
 ROOT_URLCONF = "csam_activation.urls"
@@ -333,6 +336,83 @@ SECURE_CSP = {
 }
 
 LOGIN_URL = "admin:login"
+
+# The OpenID Connect provider (oidc/, README "Signing in at other services"): on by default in
+# DEBUG only. Turned on elsewhere (OIDC_PROVIDER_ENABLED=true) it needs its signing key from
+# OIDC_RSA_PRIVATE_KEY or OIDC_RSA_PRIVATE_KEY_FILE (and OIDC_RSA_PREVIOUS_KEY[_FILE] while a
+# rotation is under way): without one it refuses to start, it never makes a key of its own.
+# In DEBUG a key is made once in var/oidc-rsa.pem (outside git).
+OIDC_PROVIDER_ENABLED = env_bool("OIDC_PROVIDER_ENABLED", default=DEBUG)
+from oidc.keyconfig import configured_keys, development_key, generate_pem  # noqa: E402
+
+_OIDC_KEY, _OIDC_PREVIOUS_KEYS = configured_keys()
+if OIDC_PROVIDER_ENABLED and not _OIDC_KEY:
+    if DEBUG:
+        _OIDC_KEY = development_key(VAR_DIR / "oidc-rsa.pem")
+    elif _COMMAND in KEYLESS_COMMANDS:
+        _OIDC_KEY = generate_pem()
+    else:
+        raise ImproperlyConfigured(
+            "OIDC_PROVIDER_ENABLED is on but neither OIDC_RSA_PRIVATE_KEY nor "
+            "OIDC_RSA_PRIVATE_KEY_FILE is set (see README, Signing in at other services)."
+        )
+# Assurance level (keys.digital_keys.LEVELS) -> the acr value a service receives and asks for
+# (FAS: urn:be:fedict:iam:fas:citizen:LevelNNN). A service asking for a number between two
+# values needs the level above it.
+OIDC_ACR_VALUES = {
+    "low": "urn:be:fedict:iam:fas:citizen:Level200",
+    "substantial": "urn:be:fedict:iam:fas:citizen:Level400",
+    "high": "urn:be:fedict:iam:fas:citizen:Level500",
+}
+# The secret of the pairwise subject identifiers (HMAC of a service's sector and the citizen);
+# derived from SECRET_KEY when empty. Changing it changes every service's `sub`.
+OIDC_PAIRWISE_SECRET = os.environ.get("OIDC_PAIRWISE_SECRET", "")
+# django-oauth-toolkit's own models, named because they are swappable (migrations refer to them).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER = {
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
+    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": _OIDC_PREVIOUS_KEYS,
+    "OIDC_ISS_ENDPOINT": os.environ.get("OIDC_ISSUER", "").rstrip("/"),
+    "OAUTH2_VALIDATOR_CLASS": "oidc.validators.CitizenValidator",
+    "SCOPES": {
+        "openid": "Sign in",
+        "profile": "Name and language",
+        "egovnrn": "National register number",
+    },
+    "DEFAULT_SCOPES": ["openid"],
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 600,
+    "ID_TOKEN_EXPIRE_SECONDS": 600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 8 * 3600,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": env_list(
+        "OIDC_REDIRECT_URI_SCHEMES", "http,https" if DEBUG else "https"
+    ),
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_SUBJECT_TYPES_SUPPORTED": ["pairwise"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+    "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+    "OIDC_RP_INITIATED_LOGOUT_STRICT_REDIRECT_URIS": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": not DEBUG,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
 
 # Every log goes to the console. The activation link's token never does: RedactLinkTokens
 # (keys/logging.py) rewrites /activeren/<token>/ to /activeren/[redacted]/ on the loggers that

@@ -1,5 +1,6 @@
 """URL configuration: the citizen's pages carry their language (/nl/, /fr/, /de/, /en/)."""
 
+from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
@@ -12,7 +13,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
+# the OpenID Connect provider (oidc/urls.py): /.well-known/openid-configuration and /oidc/...
+if settings.OIDC_PROVIDER_ENABLED:
+    urlpatterns.append(path("", include("oidc.urls")))
 urlpatterns += i18n_patterns(
     path("", include("keys.urls")),
+    path("", include("oidc.account_urls")),
     prefix_default_language=True,
 )

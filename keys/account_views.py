@@ -59,6 +59,8 @@ ACTIVITY = [
     AuditEvent.Action.PASSWORD_CHANGED,
     AuditEvent.Action.PASSWORD_RESET,
     AuditEvent.Action.SIGNED_OUT_EVERYWHERE,
+    AuditEvent.Action.OIDC_SIGNIN,
+    AuditEvent.Action.OIDC_CONSENT_WITHDRAWN,
 ]
 
 

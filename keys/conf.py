@@ -62,6 +62,9 @@ DEFAULTS: dict[str, Any] = {
         # The options of a sign-in with a passkey alone, fetched by the sign-in page's script.
         "passkey-options:ip": (60, timedelta(minutes=10)),
         "reauth:user": (10, timedelta(minutes=10)),
+        # the OpenID Connect token endpoint (oidc/views.py), per address and per client
+        "oidc-token:ip": (60, timedelta(minutes=10)),
+        "oidc-token:client": (300, timedelta(minutes=10)),
     },
     # Retention (manage.py prune_records, daily). Sign-in records (the attempts and the
     # sign-in audit events, with their addresses and browsers) are kept as long as the real

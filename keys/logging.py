@@ -34,14 +34,42 @@ _LINK_TOKEN = re.compile(
 )
 
 
+# Query parameters that carry an OpenID Connect secret (oidc/): the authorization code on a
+# service's callback, an ID token as the logout hint, tokens. Also percent-encoded (in ``next=``).
+SECRET_QUERY_PARAMETERS = (
+    "code",
+    "id_token_hint",
+    "id_token",
+    "access_token",
+    "refresh_token",
+    "client_secret",
+    "code_verifier",
+)
+
+_SECRET_PARAMETER = re.compile(
+    r"(?P<prefix>(?:[?&]|%3[fF]|%26)(?:"
+    + "|".join(re.escape(name) for name in SECRET_QUERY_PARAMETERS)
+    + r")(?:=|%3[dD]))(?P<token>[^&\s\"'<>#%]+)"
+)
+
+
 def redact(text: str) -> str:
-    """``text`` with the token of every activation link path replaced by ``[redacted]``."""
-    return _LINK_TOKEN.sub(lambda match: match.group("prefix") + REDACTED, text)
+    """``text`` with the token of every activation link path, and the value of every query
+    parameter of :data:`SECRET_QUERY_PARAMETERS`, replaced by ``[redacted]``."""
+    text = _LINK_TOKEN.sub(lambda match: match.group("prefix") + REDACTED, text)
+    return _SECRET_PARAMETER.sub(lambda match: match.group("prefix") + REDACTED, text)
 
 
 def contains_link_token(text: str) -> bool:
     """True when ``text`` holds an activation link path with a token that is not redacted."""
     return any(match.group("token") != REDACTED for match in _LINK_TOKEN.finditer(text))
+
+
+def contains_secret(text: str) -> bool:
+    """True when ``text`` holds a link token or an OpenID Connect secret not redacted."""
+    return contains_link_token(text) or any(
+        match.group("token") != REDACTED for match in _SECRET_PARAMETER.finditer(text)
+    )
 
 
 def _redact_value(value: object) -> object:
@@ -71,12 +99,12 @@ class RedactLinkTokens(logging.Filter):
             elif isinstance(record.args, tuple):
                 record.args = tuple(_redact_value(value) for value in record.args)
         else:
-            if contains_link_token(message):
+            if contains_secret(message):
                 record.msg = redact(message)
                 record.args = ()
         if record.exc_info and not record.exc_text:
             text = logging.Formatter().formatException(record.exc_info)
-            if contains_link_token(text):
+            if contains_secret(text):
                 record.exc_text = redact(text)
         elif record.exc_text:
             record.exc_text = redact(record.exc_text)

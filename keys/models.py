@@ -627,6 +627,12 @@ class AuditEvent(models.Model):
         )
         RECOVERY_CODES_CREATED = "recovery_codes_created", _("New recovery codes made")
         RECOVERY_CODE_USED = "recovery_code_used", _("Signed in with a recovery code")
+        OIDC_SIGNIN = "oidc_signin", _("Signed in at a government service")
+        OIDC_REFUSED = "oidc_refused", _("Sign-in at a government service refused")
+        OIDC_CONSENT_WITHDRAWN = (
+            "oidc_consent_withdrawn",
+            _("Consent for a government service withdrawn"),
+        )
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     action = models.CharField(_("what"), max_length=40, choices=Action.choices)

@@ -8,6 +8,13 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# The OpenID Connect provider is on, with a key made for this test run (never one on disk).
+os.environ.setdefault("OIDC_PROVIDER_ENABLED", "true")
+os.environ.setdefault("OIDC_REDIRECT_URI_SCHEMES", "http,https")
+if not os.environ.get("OIDC_RSA_PRIVATE_KEY"):
+    from oidc.keyconfig import generate_pem
+
+    os.environ["OIDC_RSA_PRIVATE_KEY"] = generate_pem()
 
 from csam_activation.settings import *  # noqa: F403
 from csam_activation.settings import BASE_DIR

@@ -23,7 +23,16 @@ LANGUAGES = ["nl", "fr", "de"]
 def fresh_catalogs(tmp_path_factory) -> Path:
     """The catalogs after ``makemessages`` over the current code, in a copy of the project."""
     copy = tmp_path_factory.mktemp("project")
-    for name in ["manage.py", "csam_activation", "keys", "ops", "helpdesk", "templates", "locale"]:
+    for name in [
+        "manage.py",
+        "csam_activation",
+        "keys",
+        "ops",
+        "helpdesk",
+        "oidc",
+        "templates",
+        "locale",
+    ]:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(

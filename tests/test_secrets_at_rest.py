@@ -10,6 +10,8 @@ from django.db import connection
 from keys import crypto, sms
 from keys.models import DigitalKey
 from keys.services import issuance
+from tests.test_oidc import Flow, query_of, service, signed_in_consented  # noqa: F401 - fixture
+from tests.test_signin import account  # noqa: F401 - fixture
 from tests.wizard_helpers import (
     last_email_code,
     last_sms_code,
@@ -99,3 +101,25 @@ def test_no_secret_in_clear_after_a_complete_activation(client, citizen, clerk):
     key = DigitalKey.objects.get(kind="totp")
     assert crypto.decrypt(key.secret_encrypted) == seed
     assert mail.outbox and sms.outbox
+
+
+@pytest.mark.django_db
+def test_no_oauth_secret_in_clear_after_a_sign_in_at_a_service(client, account, service):  # noqa: F811
+    from oauth2_provider.models import Grant
+
+    flow = Flow(service)
+    response = signed_in_consented(client, account, flow)
+    code = query_of(response["Location"])["code"]
+    assert Grant.objects.count() == 1  # the code is alive, its row scanned
+    assert code not in every_stored_value(), "authorization code found in the database"
+    tokens = flow.token(client, code).json()
+    stored = every_stored_value()
+    secrets = {
+        "authorization code": code,
+        "access token": tokens["access_token"],
+        "ID token": tokens["id_token"],
+        "client secret": service.client_secret,
+        "PKCE verifier": flow.verifier,
+    }
+    for name, secret in secrets.items():
+        assert secret not in stored, f"{name} found in the database"

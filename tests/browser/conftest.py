@@ -87,11 +87,12 @@ def _no_link_token_in_any_log(tmp_path_factory):
     """Every log record of the browser session is written to a file, as the configured handlers
     leave it (the capture handler comes after them on the root logger and on django.server); at
     the end the file must hold neither a link token issued during the session nor any
-    ``/activeren/<token>`` that is not ``[redacted]`` (keys/logging.py)."""
+    ``/activeren/<token>`` or OpenID Connect ``code=``/``id_token_hint=`` that is not
+    ``[redacted]`` (keys/logging.py)."""
     import logging
 
     from keys import tokens
-    from keys.logging import contains_link_token
+    from keys.logging import contains_secret
 
     log_file = tmp_path_factory.mktemp("browser-logs") / "session.log"
     handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -119,4 +120,6 @@ def _no_link_token_in_any_log(tmp_path_factory):
     text = log_file.read_text(encoding="utf-8")
     leaked = [token for token in issued if token in text]
     assert not leaked, f"{len(leaked)} activation link token(s) in the logs: {log_file}"
-    assert not contains_link_token(text), f"an unredacted /activeren/ path in the logs: {log_file}"
+    assert not contains_secret(text), (
+        f"an unredacted /activeren/ path or OpenID Connect secret in the logs: {log_file}"
+    )

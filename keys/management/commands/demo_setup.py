@@ -7,6 +7,7 @@ new activation each time (the previous one is superseded).
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -19,6 +20,7 @@ DEMO_OFFICE = {
     "name": "Stad Leuven – Burgerzaken",
     "address": "Professor Van Overstraetenplein 1, 3000 Leuven",
 }
+DEMO_SERVICE_URL = "http://127.0.0.1:8010"
 DEMO_CITIZEN = {
     "first_name": "Jan",
     "last_name": "Peeters",
@@ -67,6 +69,18 @@ class Command(BaseCommand):
             "  Open the link in a browser and type the activation code. E-mails (with the link "
             "and the registration codes) and SMS messages appear in this console."
         )
+        if settings.OIDC_PROVIDER_ENABLED:
+            from oidc.services.registration import setup_demo_service
+
+            registered = setup_demo_service(
+                DEMO_SERVICE_URL, settings.VAR_DIR / "demo-service.json", settings.SITE_URL
+            )
+            self.stdout.write("")
+            self.stdout.write(self.style.MIGRATE_HEADING("Demo government service (demo_service/)"))
+            self.stdout.write(
+                f"  {DEMO_SERVICE_URL}/ signs in through this site (client id "
+                f"{registered.client_id}; its configuration: var/demo-service.json)."
+            )
 
     def _staff(
         self,

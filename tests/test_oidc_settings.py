@@ -1,0 +1,32 @@
+"""The provider is off in production unless turned on, and then only with a key of its own."""
+
+from oidc.keyconfig import generate_pem
+from tests.test_settings import PRODUCTION, run_manage
+
+SHOW = (
+    "from django.conf import settings; from django.urls import resolve, Resolver404\n"
+    "try:\n    resolve('/.well-known/openid-configuration'); found = True\n"
+    "except Resolver404:\n    found = False\n"
+    "print(settings.OIDC_PROVIDER_ENABLED, found)"
+)
+
+
+def test_off_by_default_in_production():
+    result = run_manage("shell", "--no-imports", "-c", SHOW, **PRODUCTION)
+    assert result.stdout.strip() == "False False", result.stderr
+
+
+def test_on_without_a_key_refuses_to_start_and_never_makes_one(tmp_path):
+    result = run_manage("check", **PRODUCTION, OIDC_PROVIDER_ENABLED="true")
+    assert result.returncode != 0
+    assert "OIDC_RSA_PRIVATE_KEY" in result.stderr
+
+
+def test_on_with_a_key_file_passes_check_deploy(tmp_path):
+    key = tmp_path / "oidc.pem"
+    key.write_text(generate_pem())
+    env = {**PRODUCTION, "OIDC_PROVIDER_ENABLED": "true", "OIDC_RSA_PRIVATE_KEY_FILE": str(key)}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_manage("shell", "--no-imports", "-c", SHOW, **env)
+    assert result.stdout.strip() == "True True", result.stderr
