@@ -297,7 +297,9 @@ def test_a_wrong_code_verifier_is_refused(client, account, service):  # noqa: F8
     assert flow.token(client, code, verifier=other).status_code == 400
 
 
-def test_a_level_above_every_key_is_refused_with_a_page(client, account, service):  # noqa: F811
+def test_a_level_above_every_key_is_refused_with_a_page(client, account, service, settings):  # noqa: F811
+    # By default a passkey gives "high"; here no kind of key does.
+    settings.DIGITAL_KEY_LEVELS = {"passkey": "substantial"}
     flow = Flow(service, acr_values="urn:be:fedict:iam:fas:citizen:Level500")
     response = client.get(flow.url)
     assert response.status_code == 403
@@ -307,6 +309,39 @@ def test_a_level_above_every_key_is_refused_with_a_page(client, account, service
     assert query_of(back)["error"] == "unmet_authentication_requirements"
     assert query_of(back)["state"] == flow.state
     assert "eID" in page
+
+
+def test_the_high_level_is_reached_with_a_passkey_only(client, account, service):  # noqa: F811
+    """Level500 ("high") is within this site's reach by default (a passkey): the citizen is asked
+    to sign in, not refused at once; signed in with the e-mail key they are refused, with a
+    passkey they go on to the service's consent."""
+    from tests.soft_authenticator import SoftAuthenticator
+    from tests.test_passkeys import (
+        ORIGIN,
+        add_passkey,
+        options_in,
+        sign_in_with_passkey_page,
+        signed_in_client,
+    )
+
+    high = "urn:be:fedict:iam:fas:citizen:Level500"
+    response = client.get(Flow(service, acr_values=high).url)
+    assert response.status_code == 302 and "/aanmelden/" in response["Location"]
+    client.get(response["Location"])
+    response = client.get(sign_in(client, account, "email")["Location"])
+    assert response.status_code == 403
+    assert response.context["again"] == ""  # no other key of theirs gives it
+
+    authenticator = SoftAuthenticator(ORIGIN, "testserver")
+    key = add_passkey(signed_in_client(account), account, authenticator)
+    browser = Client()
+    flow = Flow(service, acr_values=high)
+    browser.get(browser.get(flow.url)["Location"])
+    page = sign_in_with_passkey_page(browser, account, key)
+    response = browser.post("/nl/aanmelden/code/", {"code": authenticator.sign(options_in(page))})
+    response = browser.get(response["Location"])
+    assert response.status_code == 200, response.status_code
+    assert "oidc/consent.html" in [t.name for t in response.templates]
 
 
 def test_a_level_the_sign_in_did_not_reach(client, account, service, settings):  # noqa: F811
