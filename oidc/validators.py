@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -107,18 +107,39 @@ class CitizenValidator(OAuth2Validator):
         hashed = code_hash(code)
         grant = Grant.objects.filter(code=hashed, application=request.client).first()
         if grant is None:
+            # Two exchanges of one code at once: both passed validate_code, the other one
+            # invalidated it first. A replay: revoke what the code gave, this exchange's
+            # tokens included (saved a moment ago), and refuse.
+            self._replayed(hashed, request)
             raise errors.InvalidGrantError(request=request)
         # The tokens it gave are those made since the code was: the exchange saves them
         # before the code is invalidated, within the code's minute of life.
-        UsedCode.objects.create(
-            code_hash=hashed,
-            application=request.client,
-            user_id=grant.user_id,
-            used_at=grant.created,
-        )
+        try:
+            with transaction.atomic():
+                UsedCode.objects.create(
+                    code_hash=hashed,
+                    application=request.client,
+                    user_id=grant.user_id,
+                    used_at=grant.created,
+                )
+        except IntegrityError:
+            # The same race, the other exchange between our read of the grant and here.
+            self._replayed(hashed, request)
+            raise errors.InvalidGrantError(request=request) from None
         # Kept a day: long after the tokens it gave have expired (10 minutes).
         UsedCode.objects.filter(used_at__lt=timezone.now() - USED_CODE_RETENTION).delete()
         super().invalidate_authorization_code(client_id, hashed, request, *args, **kwargs)
+
+    def _replayed(self, hashed: str, request: Any) -> None:
+        used = UsedCode.objects.filter(code_hash=hashed, application=request.client).first()
+        if used is None:
+            return
+        revoked = revoke_tokens(used.user_id, used.application_id, since=used.used_at)
+        log.warning(
+            "An authorization code of client %s was exchanged twice at once: %d token(s) revoked",
+            request.client.client_id,
+            revoked,
+        )
 
     def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
         return super().confirm_redirect_uri(

@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749.errors import InvalidGrantError
 
 from keys.models import AuditEvent
 from oidc.models import Consent, Service, UsedCode
@@ -229,6 +230,36 @@ def test_a_reused_code_is_refused_and_revokes_its_tokens(client, account, servic
     assert AccessToken.objects.count() == 0
     assert not RefreshToken.objects.filter(revoked__isnull=True).exists()
     assert client.get("/oidc/userinfo/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 401
+    assert UsedCode.objects.count() == 1
+
+
+def test_two_exchanges_of_one_code_at_once_are_a_replay_never_a_500(client, account, service):  # noqa: F811
+    """Both exchanges passed validate_code before either invalidated the code (the race of
+    two token requests at once): the second one to invalidate it is refused with invalid_grant
+    and every token the code gave is revoked, whichever side of the race it lost on."""
+    from oauthlib.common import Request
+
+    flow = Flow(service)
+    code = query_of(signed_in_consented(client, account, flow)["Location"])["code"]
+    grant = Grant.objects.get()
+    saved = {f.attname: getattr(grant, f.attname) for f in Grant._meta.concrete_fields}
+    first = flow.token(client, code)
+    assert first.status_code == 200
+    access = first.json()["access_token"]
+    request = Request("http://testserver/oidc/token/", http_method="POST")
+    request.client = Application.objects.get(client_id=service.client_id)
+    validator = CitizenValidator()
+
+    # Lost after the other exchange deleted the grant.
+    with pytest.raises(InvalidGrantError):
+        validator.invalidate_authorization_code(service.client_id, code, request)
+    assert AccessToken.objects.count() == 0
+    assert client.get("/oidc/userinfo/", HTTP_AUTHORIZATION=f"Bearer {access}").status_code == 401
+
+    # Lost between reading the grant and recording the code as used.
+    Grant.objects.create(**saved)
+    with pytest.raises(InvalidGrantError):
+        validator.invalidate_authorization_code(service.client_id, code, request)
     assert UsedCode.objects.count() == 1
 
 
