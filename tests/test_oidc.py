@@ -373,6 +373,11 @@ def test_the_high_level_is_reached_with_a_passkey_only(client, account, service)
     response = browser.get(response["Location"])
     assert response.status_code == 200, response.status_code
     assert "oidc/consent.html" in [t.name for t in response.templates]
+    response = browser.post(flow.url, {"answer": "allow"})
+    tokens = flow.token(browser, query_of(response["Location"])["code"]).json()
+    claims = verify_id_token(browser, tokens["id_token"], service, flow.nonce)
+    assert claims["acr"] == high
+    assert claims["amr"] == ["pwd", "hwk"]
 
 
 def test_a_level_the_sign_in_did_not_reach(client, account, service, settings):  # noqa: F811
