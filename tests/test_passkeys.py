@@ -325,6 +325,21 @@ def test_the_wizard_makes_a_passkey(citizen, clerk, authenticator):
     assert DigitalKey.objects.get(kind="passkey").state == "active"
 
 
+def test_the_key_page_mentions_the_passkey_only_where_the_script_shows_it(citizen, clerk):
+    """The seed's intro lists 3 kinds, word for word; the sentence about the fourth is hidden
+    with the passkey choice until the script finds WebAuthn."""
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    client = Client()
+    open_link(client, issued.activation_link)
+    post_step(client, "code", {"activation_code": issued.activation_code})
+    page = client.get(step_url("key")).content.decode()
+    assert "U hebt de keuze tussen 3 soorten digitale sleutels:" in page
+    assert (
+        "<p hidden data-webauthn-only>Op dit toestel kan u ook een vierde soort kiezen: "
+        "een toegangssleutel (passkey).</p>"
+    ) in page
+
+
 def test_the_wizard_without_javascript_still_works_for_the_other_keys(citizen, clerk):
     issued = issuance.issue_activation(citizen, issued_by=clerk)
     client = Client()

@@ -119,8 +119,10 @@ def test_wizard_passkey_recovery_codes_and_both_sign_ins(
     page.goto(link)
     page.get_by_label("Activatiecode").fill(issued.formatted_code)
     page.get_by_role("button", name="Volgende").click()
-    # The browser can make passkeys: the script shows the choice.
+    # The browser can make passkeys: the script shows the choice, and says the seed's "3 kinds"
+    # have a fourth here.
     expect(page.get_by_label(PASSKEY, exact=True)).to_be_visible()
+    expect(page.get_by_text("Op dit toestel kan u ook een vierde soort kiezen")).to_be_visible()
     assert_accessible(page, "key choice with passkey")
     page.get_by_label(PASSKEY, exact=True).check()
     page.get_by_label("Ik aanvaard de gebruikersvoorwaarden").check()
