@@ -1,6 +1,6 @@
 """While a citizen signs in for a service, the sign-in pages may send their last form on to
 that service: browsers apply CSP form-action to the redirects after a form, so the service's
-origin (checked against its registered redirect URI, ``oidc.views.RETURN_ORIGIN``) is added
+origin (checked against its registered redirect URI, ``oidc.csp.RETURN_ORIGIN``) is added
 to form-action on this session's pages until the sign-in is over."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from oidc.views import RETURN_ORIGIN, allow_form_action
+from oidc.csp import RETURN_ORIGIN, allow_form_action
 
 
 class ServiceReturnFormAction:

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from oauth2_provider.models import AccessToken, Grant, IDToken, RefreshToken
+from oauth2_provider.models import Grant
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from oidc.models import Service, UsedCode
 from oidc.services.claims import allowed_scopes, claims_for
+from oidc.services.tokens import revoke_tokens
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +36,6 @@ def service_of(application: Any) -> Service | None:
         return application.service
     except (Service.DoesNotExist, AttributeError):
         return None
-
-
-def revoke_tokens(user_id: int, application_id: int, *, since: datetime | None = None) -> int:
-    """Revoke every token of ``user_id`` at ``application_id`` (created ``since`` when given):
-    access and ID tokens deleted, refresh tokens revoked. The number of access tokens."""
-    access = AccessToken.objects.filter(user_id=user_id, application_id=application_id)
-    refresh = RefreshToken.objects.filter(
-        user_id=user_id, application_id=application_id, revoked__isnull=True
-    )
-    id_tokens = IDToken.objects.filter(user_id=user_id, application_id=application_id)
-    if since is not None:
-        access = access.filter(created__gte=since)
-        refresh = refresh.filter(created__gte=since)
-        id_tokens = id_tokens.filter(created__gte=since)
-    with transaction.atomic():
-        refresh.update(revoked=timezone.now(), access_token=None)
-        count, _ = access.delete()
-        id_tokens.delete()
-        Grant.objects.filter(user_id=user_id, application_id=application_id).delete()
-    return count
 
 
 class CitizenValidator(OAuth2Validator):

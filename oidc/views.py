@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -13,7 +13,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone, translation
-from django.utils.csp import CSP
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -33,6 +32,7 @@ from keys.models import AuditEvent, DigitalKey
 from keys.ratelimit import hit
 from keys.services.signin import authentication
 from oidc import levels
+from oidc.csp import RETURN_ORIGIN, allow_form_action, origin_of
 from oidc.models import LEVEL_CHOICES, Consent, Service
 from oidc.validators import AUTH_CLAIM, service_of
 
@@ -42,24 +42,7 @@ LEVEL_LABELS = dict(LEVEL_CHOICES)
 Action = AuditEvent.Action
 #: The origin of the service a sign-in in progress will return to (the form-action of the
 #: sign-in pages must let the redirect after their last form go there, oidc/middleware.py).
-RETURN_ORIGIN = "csam_oidc_return_origin"
 AUTH_PARAMS_FOR_FRESH_SIGNIN = ("prompt", "max_age")
-
-
-def origin_of(uri: str) -> str:
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def allow_form_action(response: HttpResponse, *origins: str) -> HttpResponse:
-    """This response's CSP with ``origins`` added to form-action, so that the redirect after
-    its form may reach the service (browsers apply form-action to redirects too)."""
-    config = dict(getattr(response, "_csp_config", None) or settings.SECURE_CSP)
-    allowed = list(config.get("form-action", [CSP.SELF]))
-    allowed += [origin for origin in origins if origin and origin not in allowed]
-    config["form-action"] = allowed
-    response._csp_config = config
-    return response
 
 
 def _language(request: HttpRequest) -> str:

@@ -30,3 +30,31 @@ def test_on_with_a_key_file_passes_check_deploy(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     result = run_manage("shell", "--no-imports", "-c", SHOW, **env)
     assert result.stdout.strip() == "True True", result.stderr
+
+
+LOADED = (
+    "import sys\n"
+    "from django.core.handlers.wsgi import WSGIHandler\n"
+    "from django.template.loader import get_template\n"
+    "from django.urls import get_resolver\n"
+    "WSGIHandler(); get_resolver().url_patterns; get_template('keys/account/my_keys.html')\n"
+    "heavy = ['oidc.views', 'oidc.validators', 'oauth2_provider.oauth2_validators',"
+    " 'oauth2_provider.views']\n"
+    "print(sorted(name for name in heavy if name in sys.modules))"
+)
+
+
+def test_off_the_provider_s_views_and_validator_are_never_loaded():
+    """Each worker's memory (issue 10 counts peak RSS per worker): with the provider off, the
+    middleware and "Mijn digitale sleutels" use only the models, never the provider's views or
+    django-oauth-toolkit's validator (about 6.5 MB a worker)."""
+    result = run_manage("shell", "--no-imports", "-c", LOADED, **PRODUCTION)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_on_they_are(tmp_path):
+    key = tmp_path / "oidc.pem"
+    key.write_text(generate_pem())
+    env = {**PRODUCTION, "OIDC_PROVIDER_ENABLED": "true", "OIDC_RSA_PRIVATE_KEY_FILE": str(key)}
+    result = run_manage("shell", "--no-imports", "-c", LOADED, **env)
+    assert "oidc.views" in result.stdout, result.stdout + result.stderr

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from keys import audit
 from keys.models import AuditEvent, User
 from oidc.models import Consent
-from oidc.validators import revoke_tokens
+from oidc.services.tokens import revoke_tokens
 
 
 def consents_of(user: User) -> list[Consent]:
