@@ -204,22 +204,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             request.session.pop(PENDING, None)
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             signin.record_success(request, user, key, attempt_recorded=True)
-            signin.record_authentication(
-                request, user, methods=["pwd", kind.amr], level=level_of(key.kind)
-            )
-            request.session[LAST_SEEN] = timezone.now().timestamp()
-            browser_id, _new = signin.remember_browser(request, user)
-            response = redirect(request.session.pop(NEXT, None) or "keys:my-keys")
-            response.set_signed_cookie(
-                signin.BROWSER_COOKIE,
-                browser_id,
-                salt="keys.browser",
-                max_age=400 * 24 * 3600,
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=True,
-                samesite="Lax",
-            )
-            return response
+            return signed_in(request, user, methods=["pwd", kind.amr], level=level_of(key.kind))
     return _form_page(
         request,
         "keys/account/signin_code.html",
@@ -229,6 +214,25 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         key_target=kind.describe(key),
         delivery_failed=kind.delivery_failed(key),
     )
+
+
+def signed_in(request: HttpRequest, user: User, *, methods: list[str], level: str) -> HttpResponse:
+    """The end of every sign-in, once ``user`` is logged in and the success recorded: how it was
+    made (``amr``, level), the idle clock, the known-browser cookie, and where to go next."""
+    signin.record_authentication(request, user, methods=methods, level=level)
+    request.session[LAST_SEEN] = timezone.now().timestamp()
+    browser_id, _new = signin.remember_browser(request, user)
+    response = redirect(request.session.pop(NEXT, None) or "keys:my-keys")
+    response.set_signed_cookie(
+        signin.BROWSER_COOKIE,
+        browser_id,
+        salt="keys.browser",
+        max_age=400 * 24 * 3600,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
 def forgot_password_view(request: HttpRequest) -> HttpResponse:

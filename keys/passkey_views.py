@@ -12,7 +12,6 @@ from typing import Any
 from urllib.parse import quote
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
@@ -27,7 +26,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from keys import audit
-from keys.account_views import LAST_SEEN, NEXT, PENDING, _pending, citizen_required
+from keys.account_views import PENDING, _pending, citizen_required, signed_in
 from keys.digital_keys import get_kind, level_of
 from keys.digital_keys import passkey as passkeys
 from keys.forms import CurrentPasswordForm
@@ -45,7 +44,7 @@ USERNAMELESS_AMR = ["hwk", "user"]
 def _finish_signin(
     request: HttpRequest, user: User, *, methods: list[str], level: str, detail: dict[str, Any]
 ) -> HttpResponse:
-    """Signed in: the session, how it was made, the known-browser cookie, where to go next."""
+    """Signed in: the session, the audit event, then what every sign-in ends with."""
     request.session.pop(PENDING, None)
     login(request, user, backend=MODEL_BACKEND)
     audit.record(
@@ -55,20 +54,7 @@ def _finish_signin(
         citizen=getattr(user, "citizen", None),
         **detail,
     )
-    signin.record_authentication(request, user, methods=methods, level=level)
-    request.session[LAST_SEEN] = timezone.now().timestamp()
-    browser_id, _new = signin.remember_browser(request, user)
-    response = redirect(request.session.pop(NEXT, None) or "keys:my-keys")
-    response.set_signed_cookie(
-        signin.BROWSER_COOKIE,
-        browser_id,
-        salt="keys.browser",
-        max_age=400 * 24 * 3600,
-        secure=settings.SESSION_COOKIE_SECURE,
-        httponly=True,
-        samesite="Lax",
-    )
-    return response
+    return signed_in(request, user, methods=methods, level=level)
 
 
 # --- signing in with a passkey alone ------------------------------------------------------
