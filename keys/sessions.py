@@ -7,6 +7,9 @@ Django's database store, with three changes measured by ``make bench`` and
   deletes the old row at once, as Django does, but writes the new one once, when the response
   is saved, instead of inserting it empty first and updating it a moment later;
 - a session is deleted with one ``DELETE`` (Django reads the row first);
+- a new key is not looked up before it is used: the row is created with an ``INSERT`` that the
+  primary key refuses if the key exists (a chance of about 2^-165), and ``create`` then draws
+  another key, as Django's own loop does; an existing session is never overwritten;
 - outside a transaction, a session is saved with one statement in autocommit (Django wraps
   that one statement in ``BEGIN``/``COMMIT``, a write lock on SQLite and two round trips on
   PostgreSQL); a save inside a transaction still uses Django's savepoint.
@@ -15,11 +18,16 @@ Django's database store, with three changes measured by ``make bench`` and
 from __future__ import annotations
 
 from django.contrib.sessions.backends import db
-from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
 from django.db import DatabaseError, IntegrityError, connections, router
+from django.utils.crypto import get_random_string
 
 
 class SessionStore(db.SessionStore):
+    def _get_new_session_key(self) -> str:
+        # No SELECT first: ``create`` inserts with ``must_create`` and draws again on a clash.
+        return get_random_string(32, VALID_KEY_CHARS)
+
     def cycle_key(self) -> None:
         data = self._session
         key = self.session_key

@@ -105,3 +105,27 @@ def test_the_store_inside_a_transaction_keeps_djangos_savepoint(db):
         session.save()
     assert Session.objects.count() == 1
     assert SessionStore(session.session_key).load() == {"a": 1}
+
+
+@pytest.mark.parametrize("in_transaction", [False, True])
+def test_a_new_key_that_exists_is_drawn_again_and_never_overwrites(db, monkeypatch, in_transaction):
+    """A new session key is not looked up first (one query less at every sign-in and at the start
+    of an activation): the INSERT is refused on a clash and another key is drawn."""
+    taken = SessionStore()
+    taken["owner"] = "somebody else"
+    taken.save()
+    draws = iter([taken.session_key, "k" * 32])
+    monkeypatch.setattr("keys.sessions.get_random_string", lambda length, chars: next(draws))
+    session = SessionStore()
+    session["owner"] = "me"
+    with CaptureQueriesContext(connection) as queries:
+        if in_transaction:
+            with transaction.atomic():
+                session.save()
+        else:
+            session.save()
+    assert session.session_key == "k" * 32
+    assert SessionStore(taken.session_key).load() == {"owner": "somebody else"}
+    assert SessionStore("k" * 32).load() == {"owner": "me"}
+    lookups = [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith("SELECT")]
+    assert lookups == []
