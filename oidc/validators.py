@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -18,11 +17,10 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from oidc.models import Service, UsedCode
 from oidc.services.claims import allowed_scopes, claims_for
-from oidc.services.tokens import revoke_tokens
+from oidc.services.tokens import USED_CODE_RETENTION, revoke_tokens
 
 log = logging.getLogger(__name__)
 
-USED_CODE_RETENTION = timedelta(days=1)
 #: The key of ``Grant.claims`` under which the view stores how the citizen signed in.
 AUTH_CLAIM = "_csam_auth"
 

@@ -1,6 +1,7 @@
 """manage.py prune_records: retention of sign-in records and audit events (issue 11 §4)."""
 
 import io
+import uuid
 import logging
 from datetime import timedelta
 
@@ -125,3 +126,58 @@ def test_the_periods_are_configurable(records):
     }
     events = AuditEvent.objects.values_list("action", flat=True)
     assert sorted(events) == ["activation_issued", "signed_out"]
+
+
+def test_the_providers_codes_and_tokens_go_a_day_after_they_expired(citizen):
+    """The OpenID Connect provider's tables do not grow with every sign-in at a service."""
+    from oauth2_provider.models import AccessToken, Application, Grant, IDToken, RefreshToken
+
+    from keys.models import User
+    from oidc.models import UsedCode
+
+    user = User.objects.create(username="jan.peeters")
+    app = Application.objects.create(
+        name="Service",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://service.example/cb",
+        algorithm=Application.RS256_ALGORITHM,
+    )
+    now = timezone.now()
+
+    def made(days_ago: float, n: int) -> dict:
+        expires = now - days_ago * DAY
+        id_token = IDToken.objects.create(
+            user=user, application=app, jti=uuid.UUID(int=n), expires=expires
+        )
+        return {
+            "grant": Grant.objects.create(
+                user=user,
+                application=app,
+                code=f"{n:064x}",
+                expires=expires,
+                redirect_uri="https://service.example/cb",
+            ),
+            "access": AccessToken.objects.create(
+                user=user, application=app, token=f"token-{n}", expires=expires, id_token=id_token
+            ),
+            "id": id_token,
+            "used": UsedCode.objects.create(
+                code_hash=f"{n:064x}", application=app, user=user, used_at=expires
+            ),
+        }
+
+    old, recent, live = made(1.5, 1), made(0.5, 2), made(-0.01, 3)
+    revoked_long_ago = RefreshToken.objects.create(
+        user=user, application=app, token="r-1", revoked=now - 2 * DAY
+    )
+    output = run()
+    assert (
+        "1 expired authorization codes, 1 expired access tokens, 1 expired ID tokens, "
+        "1 revoked refresh tokens, 1 exchanged authorization codes" in output
+    )
+    for rows, kept in ((old, False), (recent, True), (live, True)):
+        for row in rows.values():
+            assert type(row).objects.filter(pk=row.pk).exists() is kept, (row, kept)
+    assert not RefreshToken.objects.filter(pk=revoked_long_ago.pk).exists()
+    assert "deleted 0 sign-in attempts" in run() and "0 expired access tokens" in run()

@@ -2,7 +2,10 @@
 
 - sign-in attempts, and the sign-in audit events (signed in, failed, locked, signed out, new
   browser), older than ``SIGNIN_RECORD_RETENTION`` (6 months: what the helpdesk shows);
-- every other audit event older than ``AUDIT_EVENT_RETENTION`` (24 months).
+- every other audit event older than ``AUDIT_EVENT_RETENTION`` (24 months);
+- where the OpenID Connect provider is installed (``oidc``), its codes and tokens a day after
+  they expired and exchanged codes' hashes after a day (``oidc.services.tokens``), so the
+  provider's tables do not grow with every sign-in at a service.
 
 Both are limits of ``keys/conf.py`` (``CSAM`` in settings). Rows go ``PRUNE_BATCH_SIZE``
 (5 000) at a time, each batch in its own short transaction: ids are picked through the
@@ -17,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.db.models import QuerySet
@@ -43,13 +47,18 @@ def expired_records(now: Any = None) -> dict[str, QuerySet]:
     now = now or timezone.now()
     signins_before = now - limits.SIGNIN_RECORD_RETENTION
     audit_before = now - limits.AUDIT_EVENT_RETENTION
-    return {
+    records = {
         "sign-in attempts": SignInAttempt.objects.filter(created_at__lt=signins_before),
         "sign-in audit events": AuditEvent.objects.filter(
             created_at__lt=signins_before, action__in=SIGNIN_ACTIONS
         ),
         "other audit events": AuditEvent.objects.filter(created_at__lt=audit_before),
     }
+    if apps.is_installed("oidc"):
+        from oidc.services.tokens import expired_records as expired_tokens
+
+        records.update(expired_tokens(now))
+    return records
 
 
 def delete_in_batches(queryset: QuerySet, batch_size: int, pause: float = 0.0) -> int:
@@ -72,7 +81,8 @@ def delete_in_batches(queryset: QuerySet, batch_size: int, pause: float = 0.0) -
 class Command(BaseCommand):
     help = (
         "Delete sign-in records older than SIGNIN_RECORD_RETENTION (6 months) and audit events "
-        "older than AUDIT_EVENT_RETENTION (24 months), in small batches; for a daily timer."
+        "older than AUDIT_EVENT_RETENTION (24 months), and the OpenID Connect provider's codes "
+        "and tokens a day after they expired, in small batches; for a daily timer."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
