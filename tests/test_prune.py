@@ -1,8 +1,8 @@
 """manage.py prune_records: retention of sign-in records and audit events (issue 11 §4)."""
 
 import io
-import uuid
 import logging
+import uuid
 from datetime import timedelta
 
 import pytest
