@@ -212,6 +212,31 @@ def test_http_redirects_to_https_and_metrics_are_for_loopback_only(stack: Stack)
     assert refused and float(refused.group(1)) >= 1, text[-2000:]
 
 
+def test_every_secret_parameter_is_redacted_in_nginxs_log(stack: Stack):
+    """An ID token at the provider's logout, codes and tokens in a service's callback (a referer):
+    nginx's access log keeps none of their values, however many one URL carries."""
+    secrets = ["idtokensecret0001", "codesecret0002", "accesssecret0003"]
+    path = (
+        f"/nl/oidc/logout/?id_token_hint={secrets[0]}&state=visible-state"
+        f"&code={secrets[1]}&access_token={secrets[2]}"
+    )
+    referer = f"https://service.example/cb?state=s&code={secrets[1]}&x=1&id_token={secrets[0]}"
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", stack.https_port, timeout=10, context=unverified_tls()
+    )
+    connection.request("GET", path, headers={"Referer": referer, "User-Agent": "redaction-probe"})
+    connection.getresponse().read()
+    connection.close()
+    access = stack.log_dir / "nginx-access.log"
+    deadline = time.monotonic() + 5
+    while "redaction-probe" not in access.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    line = next(x for x in access.read_text().splitlines() if "redaction-probe" in x)
+    assert not [secret for secret in secrets if secret in line], line
+    assert "id_token_hint=[redacted]&state=visible-state&code=[redacted]" in line, line
+    assert "access_token=[redacted]" in line and "&id_token=[redacted]" in line, line
+
+
 def test_no_link_token_in_the_stacks_logs(stack: Stack):
     tokens = [link.rstrip("/").rsplit("/", 1)[1] for link in stack.links]
     assert tokens, "the tests above issued no activation"
