@@ -49,5 +49,4 @@ urlpatterns += [
 ]
 
 # The pages of kinds of key that have pages of their own (``KeyKind.urlpatterns``).
-for kind in KINDS.values():
-    urlpatterns += kind.urlpatterns()
+urlpatterns += [pattern for kind in KINDS.values() for pattern in kind.urlpatterns()]

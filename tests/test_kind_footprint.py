@@ -17,6 +17,7 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import clear_url_caches, reverse
 
@@ -32,9 +33,12 @@ PIGEON_TEMPLATES = Path(__file__).resolve().parent / "pigeon_kind" / "templates"
 
 
 def _reload_urls() -> None:
+    """``keys/urls.py`` asks the registry again; the project's URLconf is rebuilt around it
+    (its resolver of the ``keys`` namespace keeps the patterns it read first)."""
     import keys.urls
 
     importlib.reload(keys.urls)
+    importlib.reload(importlib.import_module(django_settings.ROOT_URLCONF))
     clear_url_caches()
 
 
