@@ -84,7 +84,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
-# Passkeys (WebAuthn, keys/digital_keys/passkey.py): the relying party's id and the origin the
+# Passkeys (WebAuthn, keys/digital_keys/passkey/): the relying party's id and the origin the
 # browser must report. Empty: derived from SITE_URL when used (its host name, its origin).
 WEBAUTHN_RP_ID = os.environ.get("WEBAUTHN_RP_ID", "")
 WEBAUTHN_ORIGIN = os.environ.get("WEBAUTHN_ORIGIN", "")

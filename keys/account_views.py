@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from keys import audit
 from keys.conf import limits
-from keys.digital_keys import KINDS, addable_kinds, get_kind, level_of
+from keys.digital_keys import KINDS, addable_kinds, get_kind, key_relations, level_of
 from keys.forms import (
     AddKeyForm,
     CurrentPasswordForm,
@@ -193,6 +193,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         label=_("Security code"),
         check=partial(signin.check_key, request, user, key),
         digits=kind.code_digits,
+        no_answer=kind.ceremony_no_answer,
     )
     if request.method == "POST":
         refused = check_limits(
@@ -235,6 +236,23 @@ def signed_in(request: HttpRequest, user: User, *, methods: list[str], level: st
     return response
 
 
+def finish_signin(
+    request: HttpRequest, user: User, *, methods: list[str], level: str, detail: dict[str, Any]
+) -> HttpResponse:
+    """A sign-in that is not password and key (a passkey alone, a recovery code): the session,
+    the audit event, then what every sign-in ends with (``signed_in``)."""
+    request.session.pop(PENDING, None)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    audit.record(
+        AuditEvent.Action.SIGNIN_SUCCEEDED,
+        request=request,
+        actor=user,
+        citizen=getattr(user, "citizen", None),
+        **detail,
+    )
+    return signed_in(request, user, methods=methods, level=level)
+
+
 def forgot_password_view(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/account/forgot_password.html")
 
@@ -263,10 +281,11 @@ def citizen_required(view: Callable) -> Callable:
 @citizen_required
 def my_keys_view(request: HttpRequest) -> HttpResponse:
     user = request.user
+    listed = user.digital_keys.exclude(state=DigitalKey.State.PENDING)
+    if key_relations():
+        listed = listed.select_related(*key_relations())
     keys = list(
-        user.digital_keys.exclude(state=DigitalKey.State.PENDING)
-        .select_related("passkey")
-        .order_by(
+        listed.order_by(
             Case(When(state=DigitalKey.State.ACTIVE, then=0), default=1),
             "created_at",
             "pk",
@@ -397,6 +416,7 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
         label=kind.code_label,
         check=partial(flow.confirm_key, key, request=request),
         digits=kind.code_digits,
+        no_answer=kind.ceremony_no_answer,
     )
     if request.method == "POST":
         refused = check_limits(

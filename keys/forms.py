@@ -131,7 +131,8 @@ class KeyChoiceForm(forms.Form):
     @property
     def kind_options(self) -> list[tuple[object, str, bool, bool]]:
         """Each radio with its kind's help line, whether it asks for a mobile number and
-        whether the browser must be able to make the key (a passkey: shown by the script)."""
+        whether the browser must be able to make the key (``browser_ceremony``: shown by the
+        kind's script)."""
         options = []
         for radio in self["kind"]:
             kind = KINDS[radio.data["value"]]
@@ -139,6 +140,16 @@ class KeyChoiceForm(forms.Form):
                 (radio, kind.choice_help(self.citizen), kind.needs_phone, kind.browser_ceremony)
             )
         return options
+
+    @property
+    def kind_notes(self) -> list[str]:
+        """The ``choice_note`` of each offered kind the browser must be able to make."""
+        notes = []
+        for radio in self["kind"]:
+            kind = KINDS[radio.data["value"]]
+            if kind.browser_ceremony and kind.choice_note:
+                notes.append(kind.choice_note)
+        return notes
 
     def clean(self) -> dict:
         data = super().clean()
@@ -245,16 +256,19 @@ class VerifyForm(forms.Form):
         label: str | None = None,
         check: Callable[[str], VerifyResult] | None = None,
         digits: int | None = None,
+        no_answer: str = "",
         **kwargs: object,
     ) -> None:
         super().__init__(*args, **kwargs)
         if label:
             self.fields["code"].label = label
         self.check = check
+        self.no_answer = no_answer
         self.digits = limits.OTP_DIGITS if digits is None else digits
         if self.digits == 0:
-            # A kind whose "code" is the browser's answer (a passkey, ``browser_ceremony``):
-            # a hidden field that the page's static script fills.
+            # A kind whose "code" is the browser's answer (``browser_ceremony``): a hidden
+            # field that the page's static script fills; ``no_answer`` (the kind's
+            # ``ceremony_no_answer``) says so when it comes back empty.
             field = self.fields["code"]
             field.required = False
             field.max_length = 20_000
@@ -283,11 +297,7 @@ class VerifyForm(forms.Form):
     def _clean_browser_answer(self, answer: str) -> str:
         if not answer.strip():
             raise ValidationError(
-                _(
-                    "Your browser sent no answer from a passkey. Press the button to use your "
-                    "passkey, or choose another digital key."
-                ),
-                code="no_answer",
+                self.no_answer or _("This code is not correct."), code="no_answer"
             )
         if self.check is None:
             raise ValidationError(_("This code cannot be checked now."), code="no_check")

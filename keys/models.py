@@ -371,7 +371,6 @@ class DigitalKey(models.Model):
         TOTP = "totp", _("Mobile app")
         SMS = "sms", _("SMS")
         EMAIL = "email", _("Security code by e-mail")
-        PASSKEY = "passkey", _("Passkey")
 
     class State(models.TextChoices):
         PENDING = "pending", _("Being activated")
@@ -675,34 +674,6 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.get_action_display()}"
 
 
-class PasskeyCredential(models.Model):
-    """The WebAuthn credential of a passkey key (``keys.digital_keys.passkey``).
-
-    Nothing here is secret: the public key, the credential id and the signature counter. The
-    counter of the last accepted sign-in is kept to detect a copied authenticator (WebAuthn
-    §6.1.1): a sign-in whose counter does not go up is refused.
-    """
-
-    key = models.OneToOneField(DigitalKey, on_delete=models.CASCADE, related_name="passkey")
-    name = models.CharField(_("name"), max_length=60)
-    credential_id = models.CharField(max_length=1400, unique=True, editable=False)
-    public_key = models.BinaryField(editable=False)
-    sign_count = models.PositiveBigIntegerField(default=0, editable=False)
-    user_handle = models.CharField(max_length=100, db_index=True, editable=False)
-    transports = models.JSONField(default=list, blank=True, editable=False)
-    aaguid = models.CharField(max_length=36, blank=True, editable=False)
-    backed_up = models.BooleanField(default=False, editable=False)
-    usernameless = models.BooleanField(_("sign in with the passkey alone"), default=False)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("passkey")
-        verbose_name_plural = _("passkeys")
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class RecoveryCode(models.Model):
     """One recovery code of an account, stored only as a keyed hash; used once
     (``keys.services.recovery``)."""
@@ -721,3 +692,11 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.created_at:%Y-%m-%d}"
+
+
+# The kinds of key (``keys.digital_keys``), imported once every model above exists: a kind with
+# a table of its own (the passkey's credential, ``keys/digital_keys/passkey/models.py``,
+# ``app_label = "keys"``) imports its models from its module, so they are registered with this
+# app however the registry or this module is first imported. A plain ``import`` (no name taken
+# from the module) also works while ``keys.digital_keys`` is itself still being imported.
+import keys.digital_keys  # noqa: E402, F401

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from keys import account_views, passkey_views, views
+from keys import account_views, recovery_views, views
+from keys.digital_keys import KINDS
 
 app_name = "keys"
 
@@ -36,24 +37,16 @@ urlpatterns += [
     ),
 ]
 
-# Passkeys and recovery codes (issue 13): what the key-module interface does not cover.
+# Recovery codes (issue 13).
 urlpatterns += [
-    path(
-        "aanmelden/passkey/opties/",
-        passkey_views.signin_passkey_options_view,
-        name="signin-passkey-options",
-    ),
-    path("aanmelden/passkey/", passkey_views.signin_passkey_view, name="signin-passkey"),
-    path("aanmelden/herstelcode/", passkey_views.signin_recovery_view, name="signin-recovery"),
-    path(
-        "mijn-sleutels/<int:key_id>/passkey-alleen/",
-        passkey_views.passkey_usernameless_view,
-        name="passkey-usernameless",
-    ),
-    path("mijn-sleutels/herstelcodes/", passkey_views.recovery_codes_view, name="recovery-codes"),
+    path("aanmelden/herstelcode/", recovery_views.signin_recovery_view, name="signin-recovery"),
+    path("mijn-sleutels/herstelcodes/", recovery_views.recovery_codes_view, name="recovery-codes"),
     path(
         "activatie-herstelcodes/",
-        passkey_views.wizard_recovery_codes_view,
+        recovery_views.wizard_recovery_codes_view,
         name="wizard-recovery-codes",
     ),
 ]
+
+# The pages of kinds of key that have pages of their own (``KeyKind.urlpatterns``).
+urlpatterns += [pattern for kind in KINDS.values() for pattern in kind.urlpatterns()]

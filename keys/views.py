@@ -484,6 +484,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
             return {
                 "label": kind.code_label,
                 "digits": kind.code_digits,
+                "no_answer": kind.ceremony_no_answer,
                 "check": partial(flow.confirm_key, key, request=self.request, fresh=True),
             }
         return {}
@@ -518,7 +519,8 @@ class ActivationWizard(NamedUrlSessionWizardView):
             if step == "activated":
                 remaining = self._remaining_kinds()
                 context["can_add_another"] = bool(remaining)
-                # Only kinds the browser must make (passkeys) left: offered where it can.
+                # Only kinds the browser must make (``browser_ceremony``) left: offered where
+                # it can.
                 context["another_needs_webauthn"] = all(
                     get_kind(k).browser_ceremony for k in remaining
                 )

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from keys.digital_keys import get_kind, level_of
 from keys.digital_keys import passkey as passkeys
-from keys.models import Activation, AuditEvent, DigitalKey, PasskeyCredential
+from keys.digital_keys.passkey.models import PasskeyCredential
+from keys.models import Activation, AuditEvent, DigitalKey
 from keys.services import issuance
 from keys.services.signin import AUTH_SESSION_KEY, lockout_remaining
 from tests.soft_authenticator import SoftAuthenticator

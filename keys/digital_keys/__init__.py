@@ -1,5 +1,12 @@
 """The registry of digital key kinds: the three of SPEC §1, strongest first (app, SMS, e-mail),
-then passkeys (issue 13), offered only where the browser can make one."""
+then passkeys (issue 13), offered only where the browser can make one.
+
+Each kind is one module (or package) implementing ``base.KeyKind``, its templates, and one line
+here. The passkey kind is the package ``passkey/`` (the kind, its views and URLs, its model),
+the templates ``templates/keys/digital_keys/passkey*.html`` and its line below; what it still
+has outside these is listed in the README's architecture section (a migration, the constraint
+that lets a citizen have several, two audit actions, its settings and its rate limit).
+"""
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +39,11 @@ def addable_kinds(active_kinds: set[str] | tuple[str, ...]) -> list[str]:
     ]
 
 
+def key_relations() -> list[str]:
+    """The relations of ``DigitalKey`` every kind asks to be joined when keys are listed."""
+    return [name for kind in KINDS.values() for name in kind.related]
+
+
 def level_of(kind: str) -> str:
     """The assurance level of a sign-in with password and a key of ``kind``: the setting
     ``DIGITAL_KEY_LEVELS`` (``{"sms": "low", ...}``) where it names the kind, else the kind's
@@ -52,5 +64,6 @@ __all__ = [
     "VerifyResult",
     "addable_kinds",
     "get_kind",
+    "key_relations",
     "level_of",
 ]

@@ -2,8 +2,24 @@
 
 A kind says what it is called, how a key of its kind is set up (``enrol``), how a challenge is
 sent (``send_challenge``, for kinds whose code is delivered) and how a code is checked
-(``verify``). The wizard, and later sign-in, only talk to this interface; adding a kind (a
-passkey, say) means one new module registered in ``keys.digital_keys``.
+(``verify``). The wizard, self-service and sign-in only talk to this interface; adding a kind
+means one new module (or package) registered in ``keys.digital_keys``, and its templates.
+
+A kind that needs more than a typed code declares it here too, and the generic code asks for it
+without knowing the kind (the passkey kind, ``keys.digital_keys.passkey``, uses all of these):
+
+- ``browser_ceremony``, ``ceremony_template``, ``ceremony_data()``, ``ceremony_no_answer``: the
+  "code" is the browser's answer (WebAuthn), made by a static script (``script``) on the page;
+- ``script``: the static script every page that offers or uses the kind includes
+  (``{% kind_scripts %}`` of ``keys/templatetags/key_kinds.py``);
+- ``several_per_account``, ``display_name()``, ``remove_label()``: several named keys per
+  account;
+- ``choice_note``, ``signin_title``: wording of the key-choice and sign-in pages;
+- ``signin_template``, ``my_keys_template``: blocks of its own on the sign-in page and under a
+  key in "My digital keys";
+- ``urlpatterns()``: pages of its own, mounted in the ``keys`` namespace by ``keys/urls.py``;
+- ``related``: its own table's relation, joined when keys are listed; a kind's tables live in
+  its package (``models.py``, ``app_label = "keys"``) and are loaded with ``keys.models``.
 
 Verification always runs in ``transaction.atomic()`` with the key row locked
 (``select_for_update``), so two concurrent submissions of the same code cannot both succeed.
@@ -25,6 +41,8 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.decorators import method_decorator
 from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
@@ -43,7 +61,7 @@ class Outcome(StrEnum):
     TOO_MANY = "too_many"
     DELIVERY_FAILED = "delivery_failed"
     LOCKED = "locked"
-    #: A browser's answer (a passkey's signature) that was not accepted.
+    #: A browser's answer (``browser_ceremony``: a signature, say) that was not accepted.
     REFUSED = "refused"
 
 
@@ -73,8 +91,9 @@ class KeyKind:
 
     Everything that differs between kinds lives on the kind: its names, whether it needs a mobile
     number, where its codes go (``target_fields``), how long its codes are (``code_digits``), the
-    help text of its choice and the template with its instructions. Views, forms and templates
-    ask the kind, so a new kind is one module, one template and one line in the registry.
+    help text of its choice, the template with its instructions, and the hooks listed in this
+    module's docstring. Views, forms and templates ask the kind, so a new kind is one module,
+    its template(s) and one line in the registry.
     """
 
     kind: str
@@ -90,8 +109,27 @@ class KeyKind:
     #: place of the code field, and the kind is offered only where the browser can do it.
     browser_ceremony: bool = False
     ceremony_template: str = ""
+    #: The error of a page posted without the browser's answer (``browser_ceremony`` kinds).
+    ceremony_no_answer: Promise | str = ""
+    #: The static script (a path for ``{% static %}``) of the pages that offer or use this kind:
+    #: the key-choice pages, its code pages and the sign-in page (``{% kind_scripts %}``).
+    script: str = ""
     #: A citizen may have several active keys of this kind (passkeys: one per device).
     several_per_account: bool = False
+    #: A sentence the wizard's key-choice page shows, hidden until the browser can make the
+    #: key, where a ``browser_ceremony`` kind is offered.
+    choice_note: Promise | str = ""
+    #: The title of the sign-in page that asks for a key of this kind.
+    signin_title: Promise | str = _("Security code")
+    #: A block of the kind's own on the sign-in page, after the password form (a form of its
+    #: own, say); ``""`` for none.
+    signin_template: str = ""
+    #: Links of the kind's own under an active key in "My digital keys" (context: ``key``,
+    #: ``kind``, ``target``, ``can_remove``); ``""`` for none.
+    my_keys_template: str = ""
+    #: Relations of ``DigitalKey`` to the kind's own tables, joined (``select_related``) when
+    #: a citizen's keys are listed.
+    related: tuple[str, ...] = ()
     #: What a sign-in with this kind proves, as an ``amr`` value (RFC 8176 where one fits).
     amr: str = "otp"
     #: The assurance level a sign-in with password and this kind reaches, unless the setting
@@ -143,6 +181,20 @@ class KeyKind:
         """The key's name in a list of keys: the kind's label, unless the kind has several
         keys per account that the citizen names."""
         return str(self.label)
+
+    def remove_label(self, key: DigitalKey) -> str:
+        """The link that removes the key in "My digital keys"."""
+        return gettext("Remove “%(name)s”") % {"name": self.label}
+
+    def ceremony_data(self, request: HttpRequest, key: DigitalKey, purpose: str) -> str:
+        """The data the ``ceremony_template`` gives the static script (HTML marked safe, such as
+        ``json_script``'s ``<script type="application/json">`` block), for ``purpose``
+        "activate", "add" or "signin" (``{% ceremony_data key purpose %}``)."""
+        return ""
+
+    def urlpatterns(self) -> list[Any]:
+        """The kind's own pages, in the ``keys`` namespace (``keys/urls.py`` adds them)."""
+        return []
 
 
 def _hash_code(key: DigitalKey, code: str) -> str:

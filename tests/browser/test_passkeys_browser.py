@@ -17,7 +17,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from keys import crypto
-from keys.models import AuditEvent, DigitalKey, PasskeyCredential, RecoveryCode, User
+from keys.digital_keys.passkey.models import PasskeyCredential
+from keys.models import AuditEvent, DigitalKey, RecoveryCode, User
 from keys.services import activation as flow
 from keys.services import issuance
 from tests.browser.test_accessibility import assert_accessible

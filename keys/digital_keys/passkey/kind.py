@@ -34,6 +34,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.html import json_script
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from webauthn import (
     generate_authentication_options,
@@ -54,9 +56,13 @@ from webauthn.helpers.structs import (
 
 from keys import audit
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
-from keys.models import AuditEvent, DigitalKey, PasskeyCredential
+from keys.digital_keys.passkey.models import PasskeyCredential
+from keys.models import AuditEvent, DigitalKey
 
 logger = logging.getLogger(__name__)
+
+#: The kind's name, as stored in ``DigitalKey.kind``.
+KIND = "passkey"
 
 #: The session key of the one challenge waiting for an answer.
 CHALLENGE_SESSION_KEY = "csam_passkey_challenge"
@@ -116,7 +122,7 @@ def _active_credentials(user_id: int) -> list[PasskeyCredential]:
     return list(
         PasskeyCredential.objects.filter(
             key__user_id=user_id,
-            key__kind=DigitalKey.Kind.PASSKEY,
+            key__kind=KIND,
             key__state=DigitalKey.State.ACTIVE,
         )
     )
@@ -208,7 +214,7 @@ def _refused(request: HttpRequest | None, key: DigitalKey | None, reason: str) -
 
 
 class PasskeyKind(KeyKind):
-    kind = DigitalKey.Kind.PASSKEY
+    kind = KIND
     amr = "hwk"
     default_level = "high"
     label = _("Passkey")
@@ -221,8 +227,40 @@ class PasskeyKind(KeyKind):
     )
     instructions_template = "keys/digital_keys/passkey.html"
     ceremony_template = "keys/digital_keys/passkey_form.html"
+    ceremony_no_answer = _(
+        "Your browser sent no answer from a passkey. Press the button to use your "
+        "passkey, or choose another digital key."
+    )
     browser_ceremony = True
+    script = "keys/passkey.js"
     several_per_account = True
+    choice_note = _("On this device you can also choose a fourth kind: a passkey.")
+    signin_title = _("Sign in with your passkey")
+    signin_template = "keys/digital_keys/passkey_signin.html"
+    my_keys_template = "keys/digital_keys/passkey_my_keys.html"
+    related = ("passkey",)
+
+    def urlpatterns(self) -> list[Any]:
+        from keys.digital_keys.passkey.urls import urlpatterns
+
+        return list(urlpatterns)
+
+    def ceremony_data(self, request: HttpRequest, key: DigitalKey, purpose: str) -> str:
+        """The options of the ceremony, as a ``<script type="application/json">`` block (data,
+        never executed: the CSP allows no inline script) that ``static/keys/passkey.js``
+        reads: registration options for a pending key (``purpose`` "activate" or "add"),
+        sign-in options for an active one ("signin"). Its challenge waits in the session."""
+        if purpose == "signin":
+            options, mode = authentication_options(request, key), "get"
+        else:
+            options, mode = registration_options(request, key), "create"
+        return json_script({"mode": mode, "publicKey": options}, "passkey-options")
+
+    def remove_label(self, key: DigitalKey) -> str:
+        name = self.describe(key)
+        if not name:
+            return super().remove_label(key)
+        return gettext("Remove the passkey “%(name)s”") % {"name": name}
 
     @property
     def code_digits(self) -> int:
@@ -380,7 +418,7 @@ def find_discoverable(code: str) -> PasskeyCredential | None:
             credential_id=credential_id,
             usernameless=True,
             key__state=DigitalKey.State.ACTIVE,
-            key__kind=DigitalKey.Kind.PASSKEY,
+            key__kind=KIND,
         )
         .first()
     )
