@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keys.conf import limits
-from keys.digital_keys import KINDS
+from keys.digital_keys import KINDS, key_relations
 from keys.models import (
     Activation,
     AuditEvent,
@@ -23,6 +23,7 @@ from keys.models import (
     RegistrationOffice,
     SignInAttempt,
 )
+from keys.services import recovery
 from keys.services.signin import lockout_remaining
 
 Action = AuditEvent.Action
@@ -62,6 +63,8 @@ class Overview:
     failed_signin_count: int
     lockout_minutes: int
     paused_keys: list[DigitalKey] = field(default_factory=list)
+    #: Unused recovery codes and whether a set was ever made; None where they are turned off.
+    recovery_codes: tuple[int, bool] | None = None
 
     @property
     def open_activation(self) -> Activation | None:
@@ -81,8 +84,14 @@ def key_label(kind: str) -> str:
     return str(implementation.label) if implementation else kind
 
 
+def key_name(key: DigitalKey) -> str:
+    implementation = KINDS.get(key.kind)
+    return implementation.display_name(key) if implementation else key.kind
+
+
 def overview(person: Citizen) -> Overview:
-    """The record, activations, keys and recent sign-ins of one citizen (6 queries)."""
+    """The record, activations, keys (with their recovery codes' count) and recent sign-ins of one
+    citizen (7 queries)."""
     now = timezone.now()
     activations = [
         ActivationRow(
@@ -94,12 +103,22 @@ def overview(person: Citizen) -> Overview:
         )
     ]
     keys: list[DigitalKey] = []
+    recovery_codes: tuple[int, bool] | None = None
     signins: list[SignIn] = []
     failed: list[SignInAttempt] = []
     failed_count = 0
     minutes = 0
     if person.account_id is not None:
-        keys = list(DigitalKey.objects.filter(user_id=person.account_id).order_by("created_at"))
+        keys = list(
+            DigitalKey.objects.filter(user_id=person.account_id)
+            .select_related(*key_relations())
+            .order_by("created_at")
+        )
+        for key in keys:
+            # The kind's name of the key: a passkey's own name, which the citizen also sees.
+            key.name = key_name(key)
+        if recovery.enabled():
+            recovery_codes = recovery.status(person.account)
         events = AuditEvent.objects.filter(
             citizen=person, action__in=SIGNIN_ACTIONS, created_at__gte=now - RECENT
         ).order_by("-created_at", "-id")[:RECENT_ROWS]
@@ -123,6 +142,7 @@ def overview(person: Citizen) -> Overview:
         failed_signins=failed,
         failed_signin_count=failed_count,
         lockout_minutes=minutes,
+        recovery_codes=recovery_codes,
         paused_keys=[
             k
             for k in keys

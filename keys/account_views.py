@@ -308,7 +308,7 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
             "has_sms": any(k.kind == DigitalKey.Kind.SMS for k in active),
             "events": events,
             "recovery_codes_enabled": recovery.enabled(),
-            "recovery_codes_left": recovery.remaining(user) if recovery.enabled() else 0,
+            "recovery_codes": recovery.status(user) if recovery.enabled() else (0, False),
         },
     )
 

@@ -421,7 +421,7 @@ def test_queries_per_page_do_not_grow_with_the_history(
     )
     large = count()
     assert large == small
-    assert small <= 14
+    assert small <= 15  # 14, and the count of recovery codes
     with django_assert_max_num_queries(small):
         helpdesk_client.get(page_url(citizen), {"action": ["signin_succeeded"], "page": 2})
 

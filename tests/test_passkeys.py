@@ -371,3 +371,20 @@ def test_with_a_kind_left_adding_is_offered_without_javascript(account):
     page = signed_in_client(account).get("/nl/mijn-sleutels/").content.decode()
     link = re.search(r'<a class="button primary" href="/nl/mijn-sleutels/toevoegen/"[^>]*>', page)
     assert link and "hidden" not in link.group(0)
+
+
+def test_the_helpdesk_sees_each_passkeys_name_and_the_recovery_codes_left(
+    with_passkey, account, authenticator, helpdesk
+):
+    """A citizen on the phone says "my laptop's passkey": the helpdesk's page names each one, as
+    "Mijn digitale sleutels" does, and says whether recovery codes are left."""
+    client = signed_in_client(account)
+    add_passkey(client, account, SoftAuthenticator(ORIGIN, "testserver"), name="Laptop thuis")
+    staff = Client(HTTP_ACCEPT_LANGUAGE="en")
+    staff.force_login(helpdesk)
+    url = f"/admin/helpdesk/citizens/{account.citizen.pk}/"
+    page = staff.get(url).content.decode()
+    assert "Passkey “Mijn gsm”" in page and "Passkey “Laptop thuis”" in page
+    assert "Recovery codes: none made" in page
+    client.post("/nl/mijn-sleutels/herstelcodes/", {"current_password": PASSWORD})
+    assert "Recovery codes: 10 unused" in staff.get(url).content.decode()

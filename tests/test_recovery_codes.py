@@ -179,3 +179,21 @@ def test_codes_are_stored_as_keyed_hashes_only(account):
     for code in codes:
         assert all(code.replace("-", "") not in h and code not in h for h in stored)
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in stored)
+
+
+def test_my_keys_words_none_made_yet_left_and_all_used_apart(account):
+    """"You have 0 unused recovery codes" said nothing to a citizen who never made any."""
+    client = signed_in_client(account)
+    page = client.get("/nl/mijn-sleutels/").content.decode()
+    assert "U hebt nog geen herstelcodes." in page
+    assert "Herstelcodes aanmaken</a>" in page
+    assert "ongebruikte herstelcode" not in page
+    new_set(account)
+    page = client.get("/nl/mijn-sleutels/").content.decode()
+    assert "U hebt 10 ongebruikte herstelcodes." in page
+    assert "Nieuwe herstelcodes aanmaken</a>" in page
+    RecoveryCode.objects.filter(user=account).update(used_at=timezone.now())
+    page = client.get("/nl/mijn-sleutels/").content.decode()
+    assert "U hebt al uw herstelcodes gebruikt." in page
+    assert "Nieuwe herstelcodes aanmaken</a>" in page
+    assert "nog geen herstelcodes" not in page

@@ -70,6 +70,9 @@ class VerifyResult:
     outcome: Outcome
     remaining_attempts: int | None = None
     retry_after_seconds: int = 0
+    #: The kind's own wording of a refusal (``REFUSED``: what went wrong with its answer);
+    #: ``keys.services.challenges.verify_error`` words every other outcome the same for all kinds.
+    message: Promise | str = ""
 
     @property
     def ok(self) -> bool:

@@ -86,6 +86,8 @@ def report(request: HttpRequest, result: ChallengeResult, *, announce: bool = Fa
 
 def verify_error(result: VerifyResult) -> str:
     """What the citizen reads when a code is refused, for every kind and every page."""
+    if result.message:
+        return str(result.message)
     if result.outcome == Outcome.WRONG:
         count = result.remaining_attempts or 0
         return ngettext(
@@ -107,7 +109,7 @@ def verify_error(result: VerifyResult) -> str:
         Outcome.EXPIRED: _("This code has expired. Ask for a new code."),
         Outcome.NO_CODE: _("There is no valid code for this key. Ask for a new code."),
         Outcome.REFUSED: _(
-            "Your passkey could not be checked. Try again, or choose another digital key."
+            "Your answer could not be checked. Try again, or choose another digital key."
         ),
         Outcome.REPLAY: _(
             "This code was already used. Wait until your app shows a new code and type that one."

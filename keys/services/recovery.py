@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -68,6 +69,15 @@ def _hashes(user_id: int, code: str) -> list[str]:
 def remaining(user: User) -> int:
     """How many unused codes the account has."""
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+def status(user: User) -> tuple[int, bool]:
+    """How many unused codes the account has, and whether it has a set at all (one query): "Mijn
+    digitale sleutels" words "none made yet" and "all used" differently."""
+    counts = RecoveryCode.objects.filter(user=user).aggregate(
+        total=Count("pk"), unused=Count("pk", filter=Q(used_at__isnull=True))
+    )
+    return counts["unused"], counts["total"] > 0
 
 
 @sensitive_variables("codes")

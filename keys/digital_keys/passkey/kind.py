@@ -76,6 +76,9 @@ NAME_MAX_LENGTH = 60
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
 DISCOVER = "discover"
+#: What the citizen reads when the passkey's answer is refused (a bad signature, a counter that
+#: went back, an expired challenge).
+REFUSED = _("Your passkey could not be checked. Try again, or choose another digital key.")
 
 
 def rp_id() -> str:
@@ -210,7 +213,7 @@ def credential_id_of(response: str) -> str:
 
 def _refused(request: HttpRequest | None, key: DigitalKey | None, reason: str) -> VerifyResult:
     logger.info("passkey answer refused: %s", reason)
-    return VerifyResult(Outcome.REFUSED)
+    return VerifyResult(Outcome.REFUSED, message=REFUSED)
 
 
 class PasskeyKind(KeyKind):
@@ -402,7 +405,7 @@ def check_assertion(
             sign_count=new,
             stored_sign_count=stored,
         )
-        return VerifyResult(Outcome.REFUSED)
+        return VerifyResult(Outcome.REFUSED, message=REFUSED)
     credential.sign_count = new
     return VerifyResult(Outcome.OK)
 
