@@ -182,7 +182,7 @@ def test_codes_are_stored_as_keyed_hashes_only(account):
 
 
 def test_my_keys_words_none_made_yet_left_and_all_used_apart(account):
-    """"You have 0 unused recovery codes" said nothing to a citizen who never made any."""
+    """ "You have 0 unused recovery codes" said nothing to a citizen who never made any."""
     client = signed_in_client(account)
     page = client.get("/nl/mijn-sleutels/").content.decode()
     assert "U hebt nog geen herstelcodes." in page
