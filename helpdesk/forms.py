@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keys.models import AuditEvent, RegistrationOffice
+from keys.models import RegistrationOffice, audit_action_choices
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -31,7 +31,7 @@ class TimelineFilterForm(forms.Form):
     action = forms.MultipleChoiceField(
         label=_("What"),
         required=False,
-        choices=AuditEvent.Action.choices,
+        choices=audit_action_choices,
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
     since = forms.DateField(label=_("From"), required=False, widget=DATE_INPUT)

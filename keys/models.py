@@ -410,23 +410,34 @@ class DigitalKey(models.Model):
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    #: Whether an account may have only one active key of this kind: the opposite of the kind's
+    #: ``several_per_account``, set when the key is created, for the constraint below.
+    one_per_account = models.BooleanField(default=True, editable=False)
 
     class Meta:
         verbose_name = _("digital key")
         verbose_name_plural = _("digital keys")
         ordering = ["created_at"]
         constraints = [
-            # One active key per kind, except passkeys: a citizen may have several (one per
-            # device), each a key of its own with its name and last use.
+            # One active key per kind, except of the kinds of which a citizen may have several
+            # (``KeyKind.several_per_account``: passkeys, one per device).
             models.UniqueConstraint(
                 fields=["user", "kind"],
-                condition=Q(state="active") & ~Q(kind="passkey"),
+                condition=Q(state="active", one_per_account=True),
                 name="one_active_key_per_kind",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.get_state_display()})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            from keys.digital_keys import KINDS
+
+            kind = KINDS.get(self.kind)
+            self.one_per_account = not (kind is not None and kind.several_per_account)
+        super().save(*args, **kwargs)
 
 
 class OneTimeCode(models.Model):
@@ -567,6 +578,17 @@ class OutboundMessage(models.Model):
         return f"{self.get_channel_display()} {self.purpose} ({self.get_status_display()})"
 
 
+def audit_action_choices() -> list[tuple[str, Any]]:
+    """The audit trail's actions: the app's own (``AuditEvent.Action``), then those the kinds of
+    key add (``KeyKind.audit_actions``), so that a kind's events need no change here."""
+    from keys.digital_keys import KINDS
+
+    return [
+        *AuditEvent.Action.choices,
+        *(action for kind in KINDS.values() for action in kind.audit_actions),
+    ]
+
+
 class AuditEvent(models.Model):
     """Something that happened: a state change or a refused attempt (SPEC §4).
 
@@ -616,14 +638,6 @@ class AuditEvent(models.Model):
         CITIZEN_VIEWED = "citizen_viewed", _("Citizen's page viewed by the helpdesk")
         AUDIT_EXPORTED = "audit_exported", _("Activity exported as CSV")
         CITIZEN_LOOKED_UP = "citizen_looked_up", _("Citizen of another office looked up")
-        PASSKEY_CLONE_DETECTED = (
-            "passkey_clone_detected",
-            _("Passkey refused: its counter went back (a copied authenticator?)"),
-        )
-        PASSKEY_SETTING_CHANGED = (
-            "passkey_setting_changed",
-            _("Sign-in with the passkey alone turned on or off"),
-        )
         RECOVERY_CODES_CREATED = "recovery_codes_created", _("New recovery codes made")
         RECOVERY_CODE_USED = "recovery_code_used", _("Signed in with a recovery code")
         OIDC_SIGNIN = "oidc_signin", _("Signed in at a government service")
@@ -634,7 +648,7 @@ class AuditEvent(models.Model):
         )
 
     created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
-    action = models.CharField(_("what"), max_length=40, choices=Action.choices)
+    action = models.CharField(_("what"), max_length=40, choices=audit_action_choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("who"),

@@ -222,7 +222,7 @@ def test_a_cloned_authenticator_is_refused_and_audited(with_passkey, account, au
     )
     assert response.status_code == 200
     assert "_auth_user_id" not in client.session
-    event = AuditEvent.objects.get(action=Action.PASSKEY_CLONE_DETECTED)
+    event = AuditEvent.objects.get(action=passkeys.CLONE_DETECTED)
     assert event.detail["stored_sign_count"] == used
     with_passkey.passkey.refresh_from_db()
     assert with_passkey.passkey.sign_count == used

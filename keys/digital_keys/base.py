@@ -13,7 +13,8 @@ without knowing the kind (the passkey kind, ``keys.digital_keys.passkey``, uses 
 - ``script``: the static script every page that offers or uses the kind includes
   (``{% kind_scripts %}`` of ``keys/templatetags/key_kinds.py``);
 - ``several_per_account``, ``display_name()``, ``remove_label()``: several named keys per
-  account;
+  account (``DigitalKey.one_per_account`` is set from it, for the database's constraint);
+- ``audit_actions``: events of its own in the audit trail (``keys.models.audit_action_choices``);
 - ``choice_note``, ``signin_title``: wording of the key-choice and sign-in pages;
 - ``signin_template``, ``my_keys_template``: blocks of its own on the sign-in page and under a
   key in "My digital keys";
@@ -119,6 +120,9 @@ class KeyKind:
     script: str = ""
     #: A citizen may have several active keys of this kind (passkeys: one per device).
     several_per_account: bool = False
+    #: Events of its own in the audit trail: ``(value, label)`` pairs, added to
+    #: ``AuditEvent.action``'s choices (values are stored: never rename one).
+    audit_actions: tuple[tuple[str, Promise | str], ...] = ()
     #: A sentence the wizard's key-choice page shows, hidden until the browser can make the
     #: key, where a ``browser_ceremony`` kind is offered.
     choice_note: Promise | str = ""

@@ -17,6 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from keys import crypto
+from keys.digital_keys import passkey as passkeys
 from keys.digital_keys.passkey.models import PasskeyCredential
 from keys.models import AuditEvent, DigitalKey, RecoveryCode, User
 from keys.services import activation as flow
@@ -213,7 +214,7 @@ def test_self_service_add_sign_in_clone_and_remove(page: Page, localhost, accoun
     sign_in_with_passkey(page, localhost, "Telefoon")
     expect(page.locator(".field-error")).to_contain_text("kon niet worden gecontroleerd")
     assert_accessible(page, "passkey refused")
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.PASSKEY_CLONE_DETECTED).exists()
+    assert AuditEvent.objects.filter(action=passkeys.CLONE_DETECTED).exists()
     assert PasskeyCredential.objects.get().sign_count == stored
 
     # Remove it (with the app, then the passkey page).

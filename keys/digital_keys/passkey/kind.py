@@ -57,7 +57,7 @@ from webauthn.helpers.structs import (
 from keys import audit
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
 from keys.digital_keys.passkey.models import PasskeyCredential
-from keys.models import AuditEvent, DigitalKey
+from keys.models import DigitalKey
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +79,9 @@ DISCOVER = "discover"
 #: What the citizen reads when the passkey's answer is refused (a bad signature, a counter that
 #: went back, an expired challenge).
 REFUSED = _("Your passkey could not be checked. Try again, or choose another digital key.")
+#: The kind's events in the audit trail (``KeyKind.audit_actions``).
+CLONE_DETECTED = "passkey_clone_detected"
+SETTING_CHANGED = "passkey_setting_changed"
 
 
 def rp_id() -> str:
@@ -237,6 +240,10 @@ class PasskeyKind(KeyKind):
     browser_ceremony = True
     script = "keys/passkey.js"
     several_per_account = True
+    audit_actions = (
+        (CLONE_DETECTED, _("Passkey refused: its counter went back (a copied authenticator?)")),
+        (SETTING_CHANGED, _("Sign-in with the passkey alone turned on or off")),
+    )
     choice_note = _("On this device you can also choose a fourth kind: a passkey.")
     signin_title = _("Sign in with your passkey")
     signin_template = "keys/digital_keys/passkey_signin.html"
@@ -396,7 +403,7 @@ def check_assertion(
     if cloned:
         key = credential.key
         audit.record(
-            AuditEvent.Action.PASSKEY_CLONE_DETECTED,
+            CLONE_DETECTED,
             request=request,
             actor=key.user,
             citizen=getattr(key.user, "citizen", None),

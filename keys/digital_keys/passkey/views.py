@@ -137,7 +137,7 @@ def passkey_usernameless_view(request: HttpRequest, key_id: int) -> HttpResponse
         credential.usernameless = not credential.usernameless
         credential.save(update_fields=["usernameless"])
         audit.record(
-            AuditEvent.Action.PASSKEY_SETTING_CHANGED,
+            passkeys.SETTING_CHANGED,
             request=request,
             actor=request.user,
             citizen=request.user.citizen,
