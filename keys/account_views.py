@@ -77,7 +77,11 @@ def _pending(request: HttpRequest) -> tuple[User, dict] | None:
     if age > limits.OTP_TTL.total_seconds():
         request.session.pop(PENDING, None)
         return None
-    user = User.objects.filter(pk=pending["user_id"], is_active=True).first()
+    user = (
+        User.objects.select_related("citizen")
+        .filter(pk=pending["user_id"], is_active=True)
+        .first()
+    )
     return (user, pending) if user else None
 
 

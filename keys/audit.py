@@ -47,9 +47,11 @@ def record(
     actor_label: str = "",
     citizen: Citizen | None = None,
     activation: Activation | None = None,
+    activation_id: int | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """Append one event. ``detail`` must never carry a secret."""
+    """Append one event. ``detail`` must never carry a secret. ``activation_id`` names the
+    activation without reading it (``activation`` and ``citizen`` are objects already read)."""
     detail = {**_extra_detail.get({}), **detail}
     user = getattr(request, "user", None)
     if actor is None and user is not None and user.is_authenticated:
@@ -66,6 +68,7 @@ def record(
         actor_label=actor_label[:150],
         citizen=citizen,
         activation=activation,
+        **({"activation_id": activation_id} if activation is None and activation_id else {}),
         ip_address=client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
         detail=detail,

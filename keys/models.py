@@ -49,8 +49,11 @@ class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def get_by_natural_key(self, username: str | None) -> User:
-        """Look users up by their canonical username, so case and Unicode form do not matter."""
-        return self.get(username_canonical=canonical_username(username or ""))
+        """Look users up by their canonical username, so case and Unicode form do not matter;
+        with the citizen they are (a sign-in asks for it next: one query instead of two)."""
+        return self.select_related("citizen").get(
+            username_canonical=canonical_username(username or "")
+        )
 
     def create_user(self, username: str, password: str | None = None, **extra: object) -> User:
         user = self.model(username=username, **extra)

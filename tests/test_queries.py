@@ -73,3 +73,35 @@ def test_wizard_steps_use_few_queries(client, citizen, clerk, django_assert_max_
     # activate, complete, confirmation e-mail, audit, sign the completing session in
     with django_assert_max_num_queries(28):
         post_step(client, "verify", {"code": last_email_code()})
+
+
+def test_sign_in_steps_use_few_queries(client, citizen, clerk, rf):
+    """Sign-in is the service's daily load (issue 10): the user is read with the citizen, the
+    code's audit event names the key's activation without reading it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.test_signin import account as make_account
+    from tests.test_signin import code_for
+
+    user = make_account.__wrapped__(citizen, clerk, rf)
+    key = user.digital_keys.get(kind="email", state="active")
+    steps = [
+        ("POST", "/nl/aanmelden/", {"username": user.username, "password": PASSWORD}),
+        ("GET", "/nl/aanmelden/sleutel/", None),
+        ("POST", "/nl/aanmelden/sleutel/", {"key": str(key.pk)}),
+        ("GET", "/nl/aanmelden/code/", None),
+        ("POST", "/nl/aanmelden/code/", None),
+    ]
+    counts = []
+    for method, path, data in steps:
+        if data is None and method == "POST":
+            data = {"code": code_for(key)}
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(path, data) if method == "POST" else client.get(path)
+        assert response.status_code in (200, 302), (path, response.status_code)
+        counts.append(len(queries))
+    assert response["Location"] == "/nl/mijn-sleutels/"
+    # password, key page, code sent, code page, code checked (with the new browser's notice)
+    bounds = [14, 3, 21, 4, 33]
+    assert all(count <= bound for count, bound in zip(counts, bounds, strict=True)), counts

@@ -51,6 +51,10 @@ from keys.conf import limits
 from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
 
 
+def _activation_read(key: DigitalKey) -> bool:
+    return DigitalKey._meta.get_field("activation").is_cached(key)
+
+
 class Outcome(StrEnum):
     OK = "ok"
     WRONG = "wrong"
@@ -262,7 +266,8 @@ class DeliveredCodeKind(KeyKind):
                     AuditEvent.Action.CHALLENGE_REFUSED,
                     request=request,
                     citizen=getattr(key.user, "citizen", None),
-                    activation=key.activation,
+                    activation=key.activation if _activation_read(key) else None,
+                    activation_id=key.activation_id,
                     kind=key.kind,
                     reason=str(result.outcome),
                 )
@@ -284,7 +289,8 @@ class DeliveredCodeKind(KeyKind):
                 AuditEvent.Action.CHALLENGE_FAILED,
                 request=request,
                 citizen=getattr(key.user, "citizen", None),
-                activation=key.activation,
+                activation=key.activation if _activation_read(key) else None,
+                activation_id=key.activation_id,
                 kind=key.kind,
                 error=outbound.last_error,
             )
@@ -293,7 +299,10 @@ class DeliveredCodeKind(KeyKind):
             AuditEvent.Action.CHALLENGE_SENT,
             request=request,
             citizen=getattr(key.user, "citizen", None),
-            activation=key.activation,
+            # The key's activation as read already (the wizard's), else its id only: a
+            # sign-in's code does not read the activation that made the key long ago.
+            activation=key.activation if _activation_read(key) else None,
+            activation_id=key.activation_id,
             kind=key.kind,
         )
         return ChallengeResult(Outcome.OK)
