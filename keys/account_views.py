@@ -78,9 +78,7 @@ def _pending(request: HttpRequest) -> tuple[User, dict] | None:
         request.session.pop(PENDING, None)
         return None
     user = (
-        User.objects.select_related("citizen")
-        .filter(pk=pending["user_id"], is_active=True)
-        .first()
+        User.objects.select_related("citizen").filter(pk=pending["user_id"], is_active=True).first()
     )
     return (user, pending) if user else None
 

@@ -40,6 +40,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 
 from keys.conf import limits
+from keys.digital_keys import get_kind
 from keys.models import (
     Activation,
     AuditEvent,
@@ -210,7 +211,7 @@ COLUMNS = {
     DigitalKey: (
         "id", "user_id", "kind", "state", "phone", "email", "secret_encrypted", "last_totp_step",
         "failed_attempts", "locked_until", "activation_id", "created_at", "activated_at",
-        "last_used_at", "removed_at",
+        "last_used_at", "removed_at", "one_per_account",
     ),
     SignInAttempt: ("id", "username_canonical", "ip_address", "succeeded", "created_at"),
     AuditEvent: (
@@ -696,6 +697,7 @@ class Seeder:
                 activated,
                 last_used,
                 removed_at,
+                not get_kind(kind).several_per_account,
             )
         )
 
