@@ -37,7 +37,7 @@ from keys.forms import (
     VerifyForm,
 )
 from keys.models import AuditEvent, DigitalKey, User
-from keys.ratelimit import check_limits
+from keys.ratelimit import check_limits, reauth_refused
 from keys.services import activation as flow
 from keys.services import challenges, recovery, selfservice, signin
 from keys.services.challenges import Purpose
@@ -320,10 +320,9 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
 def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(DigitalKey, pk=key_id, user=request.user, state=DigitalKey.State.ACTIVE)
     form = CurrentPasswordForm(request.POST or None, user=request.user)
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
+    refused = reauth_refused(request)
+    if refused:
+        return refused
     if request.method == "POST" and form.is_valid():
         try:
             selfservice.remove_key(request, request.user, key)
@@ -346,10 +345,9 @@ def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
 @sensitive_post_parameters("current_password", "password", "password_confirm")
 def change_password_view(request: HttpRequest) -> HttpResponse:
     form = NewPasswordForm(request.POST or None, user=request.user)
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
+    refused = reauth_refused(request)
+    if refused:
+        return refused
     if request.method == "POST" and form.is_valid():
         selfservice.change_password(request, request.user, form.cleaned_data["password"])
         update_session_auth_hash(request, request.user)
@@ -377,10 +375,9 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
         citizen=request.user.citizen,
         user=request.user,
     )
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
+    refused = reauth_refused(request)
+    if refused:
+        return refused
     if request.method == "POST" and form.is_valid():
         key = flow.enrol_key(
             request.user, form.cleaned_data["kind"], None, phone=form.cleaned_data["phone"]
@@ -446,10 +443,9 @@ def change_phone_view(request: HttpRequest) -> HttpResponse:
     if not request.user.digital_keys.filter(kind="sms", state=DigitalKey.State.ACTIVE).exists():
         return redirect("keys:my-keys")
     form = PhoneChangeForm(request.POST or None, user=request.user)
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
+    refused = reauth_refused(request)
+    if refused:
+        return refused
     if request.method == "POST" and form.is_valid():
         pending = selfservice.start_phone_change(request.user, form.cleaned_data["phone"])
         request.session[PHONE] = pending.pk

@@ -80,3 +80,11 @@ def check_limits(
         if not result.allowed:
             return _refuse(request, result, name, activation)
     return None
+
+
+def reauth_refused(request: HttpRequest) -> HttpResponse | None:
+    """For a page that asks a signed-in citizen's password again (remove a key, a new phone,
+    recovery codes...): a POST counts against ``reauth:user``; the 429 page when over it."""
+    if request.method != "POST":
+        return None
+    return check_limits(request, [("reauth:user", request.user.pk)])

@@ -21,7 +21,7 @@ from keys import audit
 from keys.account_views import PENDING, _pending, citizen_required, finish_signin
 from keys.forms import CurrentPasswordForm
 from keys.models import RecoveryCode
-from keys.ratelimit import check_limits
+from keys.ratelimit import check_limits, reauth_refused
 from keys.services import recovery
 from keys.views import WizardSession, _signed_in_as
 
@@ -128,12 +128,11 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     if not recovery.enabled():
         return redirect("keys:my-keys")
     form = CurrentPasswordForm(request.POST or None, user=request.user)
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
-        if form.is_valid():
-            return _codes_page(request, recovery.create_set(request, request.user), wizard=False)
+    refused = reauth_refused(request)
+    if refused:
+        return refused
+    if request.method == "POST" and form.is_valid():
+        return _codes_page(request, recovery.create_set(request, request.user), wizard=False)
     return render(
         request,
         "keys/account/recovery_codes.html",

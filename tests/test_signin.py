@@ -383,3 +383,30 @@ def test_password_checks_in_self_service_are_rate_limited(client, account, setti
     assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 200
     assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 200
     assert client.post("/nl/mijn-sleutels/wachtwoord/", data).status_code == 429
+
+
+def test_every_page_that_asks_the_password_again_counts_against_one_limit(
+    client, account, settings, time_machine
+):
+    """Removing a key, adding one, a new phone number and new recovery codes share the
+    password-check limit with the password change (``keys.ratelimit.reauth_refused``)."""
+    from keys.conf import DEFAULTS
+
+    add_key(account, "sms")
+    sign_in(client, account)
+    time_machine.move_to(timezone.now(), tick=False)
+    settings.CSAM = {
+        "RATE_LIMITS": {**DEFAULTS["RATE_LIMITS"], "reauth:user": (4, timedelta(minutes=10))}
+    }
+    key = account.digital_keys.get(kind="email", state="active")
+    guesses = [
+        (f"/nl/mijn-sleutels/{key.pk}/verwijderen/", {"current_password": "guess"}),
+        ("/nl/mijn-sleutels/toevoegen/", {"current_password": "guess", "kind": "totp"}),
+        ("/nl/mijn-sleutels/gsm-nummer/", {"current_password": "guess", "phone": "0470998877"}),
+        ("/nl/mijn-sleutels/herstelcodes/", {"current_password": "guess"}),
+    ]
+    for path, data in guesses:
+        assert client.post(path, data).status_code == 200, path
+    for path, data in guesses:
+        assert client.post(path, data).status_code == 429, path
+    assert account.digital_keys.filter(state="active").count() == 2

@@ -21,7 +21,7 @@ from keys.digital_keys import get_kind, level_of
 from keys.digital_keys.passkey import kind as passkeys
 from keys.forms import CurrentPasswordForm
 from keys.models import AuditEvent, DigitalKey
-from keys.ratelimit import check_limits
+from keys.ratelimit import check_limits, reauth_refused
 from keys.services import signin
 
 #: The amr of a sign-in with a passkey alone: the key (``hwk``) and the user verification the
@@ -129,10 +129,9 @@ def passkey_usernameless_view(request: HttpRequest, key_id: int) -> HttpResponse
     )
     credential = key.passkey
     form = CurrentPasswordForm(request.POST or None, user=request.user)
-    if request.method == "POST":
-        refused = check_limits(request, [("reauth:user", request.user.pk)])
-        if refused:
-            return refused
+    refused = reauth_refused(request)
+    if refused:
+        return refused
     if request.method == "POST" and form.is_valid():
         credential.usernameless = not credential.usernameless
         credential.save(update_fields=["usernameless"])
