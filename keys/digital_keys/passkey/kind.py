@@ -24,6 +24,7 @@ of the key-module interface; :meth:`PasskeyKind.verify` checks it with py_webaut
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import secrets
@@ -37,22 +38,6 @@ from django.utils import timezone
 from django.utils.html import json_script
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from keys import audit
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
@@ -60,6 +45,28 @@ from keys.digital_keys.passkey.models import PasskeyCredential
 from keys.models import DigitalKey
 
 logger = logging.getLogger(__name__)
+
+
+def _webauthn() -> Any:
+    """The ``webauthn`` library, imported on first use: with its dependencies (cbor2,
+    pyOpenSSL, ...) it weighs about 3 MB per worker, and most workers never see a passkey
+    (``tests/test_kind_footprint.py`` checks that the other pages do not load it)."""
+    import webauthn
+    import webauthn.helpers.exceptions
+    import webauthn.helpers.structs
+
+    return webauthn
+
+
+def bytes_to_base64url(value: bytes) -> str:
+    """Base64url without padding, as WebAuthn writes binary values (RFC 4648 §5)."""
+    return base64.urlsafe_b64encode(value).decode("ascii").rstrip("=")
+
+
+def base64url_to_bytes(value: str) -> bytes:
+    """The inverse of ``bytes_to_base64url`` (padding optional); ValueError when malformed."""
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
 
 #: The kind's name, as stored in ``DigitalKey.kind``.
 KIND = "passkey"
@@ -134,14 +141,15 @@ def _active_credentials(user_id: int) -> list[PasskeyCredential]:
     )
 
 
-def _descriptor(credential: PasskeyCredential) -> PublicKeyCredentialDescriptor:
+def _descriptor(credential: PasskeyCredential) -> Any:
+    structs = _webauthn().helpers.structs
     transports = []
     for name in credential.transports or []:
         try:
-            transports.append(AuthenticatorTransport(name))
+            transports.append(structs.AuthenticatorTransport(name))
         except ValueError:
             continue
-    return PublicKeyCredentialDescriptor(
+    return structs.PublicKeyCredentialDescriptor(
         id=base64url_to_bytes(credential.credential_id), transports=transports or None
     )
 
@@ -168,21 +176,23 @@ def registration_options(request: HttpRequest, key: DigitalKey) -> dict[str, Any
     handle = _user_handle(user.pk, existing)
     request.session["csam_passkey_user_handle"] = handle
     citizen = getattr(user, "citizen", None)
-    options = generate_registration_options(
+    webauthn = _webauthn()
+    structs = webauthn.helpers.structs
+    options = webauthn.generate_registration_options(
         rp_id=rp_id(),
         rp_name=settings.WEBAUTHN_RP_NAME,
         user_id=base64url_to_bytes(handle),
         user_name=user.get_username(),
         user_display_name=citizen.full_name if citizen else user.get_username(),
         timeout=CHALLENGE_TTL * 1000,
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.PREFERRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
+        authenticator_selection=structs.AuthenticatorSelectionCriteria(
+            resident_key=structs.ResidentKeyRequirement.PREFERRED,
+            user_verification=structs.UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[_descriptor(c) for c in existing],
     )
     _store_challenge(request, REGISTER, key.pk, options.challenge)
-    return json.loads(options_to_json(options))
+    return json.loads(webauthn.options_to_json(options))
 
 
 def authentication_options(request: HttpRequest, key: DigitalKey | None) -> dict[str, Any]:
@@ -192,16 +202,17 @@ def authentication_options(request: HttpRequest, key: DigitalKey | None) -> dict
     if key is not None:
         credential = PasskeyCredential.objects.filter(key=key).first()
         allow = [_descriptor(credential)] if credential else []
-    options = generate_authentication_options(
+    webauthn = _webauthn()
+    options = webauthn.generate_authentication_options(
         rp_id=rp_id(),
         timeout=CHALLENGE_TTL * 1000,
         allow_credentials=allow,
-        user_verification=UserVerificationRequirement.REQUIRED,
+        user_verification=webauthn.helpers.structs.UserVerificationRequirement.REQUIRED,
     )
     _store_challenge(
         request, AUTHENTICATE if key else DISCOVER, key.pk if key else None, options.challenge
     )
-    return json.loads(options_to_json(options))
+    return json.loads(webauthn.options_to_json(options))
 
 
 def credential_id_of(response: str) -> str:
@@ -316,15 +327,21 @@ class PasskeyKind(KeyKind):
         if challenge is None:
             return _refused(request, key, "no challenge")
         handle = request.session.pop("csam_passkey_user_handle", "") if request else ""
+        webauthn = _webauthn()
         try:
-            verified = verify_registration_response(
+            verified = webauthn.verify_registration_response(
                 credential=code,
                 expected_challenge=challenge,
                 expected_rp_id=rp_id(),
                 expected_origin=expected_origin(),
                 require_user_verification=True,
             )
-        except (WebAuthnException, ValueError, TypeError, KeyError) as error:
+        except (
+            webauthn.helpers.exceptions.WebAuthnException,
+            ValueError,
+            TypeError,
+            KeyError,
+        ) as error:
             return _refused(request, key, type(error).__name__)
         try:
             transports = json.loads(code).get("response", {}).get("transports") or []
@@ -378,8 +395,9 @@ def check_assertion(
     refusal and audited: the counter must go up unless both it and the stored one are zero
     (authenticators that keep no counter, as synced passkeys do).
     """
+    webauthn = _webauthn()
     try:
-        verified = verify_authentication_response(
+        verified = webauthn.verify_authentication_response(
             credential=code,
             expected_challenge=challenge,
             expected_rp_id=rp_id(),
@@ -388,7 +406,12 @@ def check_assertion(
             credential_current_sign_count=0,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, TypeError, KeyError) as error:
+    except (
+        webauthn.helpers.exceptions.WebAuthnException,
+        ValueError,
+        TypeError,
+        KeyError,
+    ) as error:
         return _refused(request, credential.key, type(error).__name__)
     with transaction.atomic():
         locked = PasskeyCredential.objects.select_for_update().get(pk=credential.pk)
