@@ -77,10 +77,11 @@ def _pending(request: HttpRequest) -> tuple[User, dict] | None:
     if age > limits.OTP_TTL.total_seconds():
         request.session.pop(PENDING, None)
         return None
-    user = (
-        User.objects.select_related("citizen").filter(pk=pending["user_id"], is_active=True).first()
-    )
-    return (user, pending) if user else None
+    try:
+        user = User.objects.select_related("citizen").get(pk=pending["user_id"], is_active=True)
+    except User.DoesNotExist:
+        return None
+    return user, pending
 
 
 def _remember_next(request: HttpRequest) -> None:

@@ -410,3 +410,13 @@ def test_every_page_that_asks_the_password_again_counts_against_one_limit(
     for path, data in guesses:
         assert client.post(path, data).status_code == 429, path
     assert account.digital_keys.filter(state="active").count() == 2
+
+
+def test_account_deactivated_between_password_and_code_starts_over(client, account):
+    """The pending sign-in reads its user with ``get()``: a deactivated account ends it."""
+    response = client.post("/nl/aanmelden/", {"username": account.username, "password": PASSWORD})
+    assert response["Location"] == "/nl/aanmelden/sleutel/"
+    User.objects.filter(pk=account.pk).update(is_active=False)
+    response = client.get("/nl/aanmelden/sleutel/")
+    assert response.status_code == 302
+    assert response["Location"] == "/nl/aanmelden/"

@@ -704,3 +704,24 @@ class TestErrorReports:
         assert "database went away" in report
         assert PASSWORD not in report
         assert "account-password" in report  # the parameter is listed, its value hidden
+
+
+class TestRowsGoneUnderTheSession:
+    """The wizard reads its activation and its key with ``get()``: a row deleted meanwhile (a
+    helpdesk purge, a cancelled enrolment) is a clear page or a fresh key, never a 500."""
+
+    def test_activation_deleted_mid_wizard_gives_the_unknown_link_page(self, client, at_key):
+        Activation.objects.filter(pk=at_key.activation.pk).delete()
+        response = client.get(step_url("key"))
+        assert response.status_code == 404
+        assert "keys/link_error.html" in [t.name for t in response.templates]
+        assert client.session.get("csam_wizard") is None
+
+    def test_enrolled_key_deleted_mid_wizard_is_enrolled_again(self, client, at_verify_email):
+        key_id = client.session["csam_wizard"]["key_id"]
+        DigitalKey.objects.filter(pk=key_id).delete()
+        response = client.get(step_url("verify"))
+        assert response.status_code == 200
+        new_id = client.session["csam_wizard"]["key_id"]
+        assert new_id and new_id != key_id
+        assert DigitalKey.objects.get(pk=new_id).state == DigitalKey.State.PENDING

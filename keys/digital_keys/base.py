@@ -48,6 +48,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
 from keys.conf import limits
+from keys.locking import lock_row
 from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
 
 
@@ -242,7 +243,7 @@ class DeliveredCodeKind(KeyKind):
     ) -> ChallengeResult:
         now = timezone.now()
         with transaction.atomic():
-            DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
+            lock_row(DigitalKey, key.pk)
             recent = list(
                 key.codes.filter(created_at__gt=now - timedelta(hours=1)).values_list(
                     "created_at", "consumed_at"
@@ -313,7 +314,7 @@ class DeliveredCodeKind(KeyKind):
     ) -> VerifyResult:
         now = timezone.now()
         with transaction.atomic():
-            DigitalKey.objects.select_for_update().filter(pk=key.pk).first()
+            lock_row(DigitalKey, key.pk)
             challenge = (
                 OneTimeCode.objects.select_for_update()
                 .filter(key=key, consumed_at__isnull=True)

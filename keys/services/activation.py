@@ -19,8 +19,16 @@ from django.views.decorators.debug import sensitive_variables
 from keys import audit, delivery, tokens
 from keys.conf import limits
 from keys.digital_keys import Outcome, VerifyResult, get_kind
+from keys.locking import lock_row
 from keys.mail import build_email
-from keys.models import Activation, AuditEvent, Citizen, DigitalKey, OutboundMessage, User
+from keys.models import (
+    Activation,
+    AuditEvent,
+    Citizen,
+    DigitalKey,
+    OutboundMessage,
+    User,
+)
 
 Action = AuditEvent.Action
 State = Activation.State
@@ -193,7 +201,7 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
     """
     implementation = get_kind(kind)
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        lock_row(User, user.pk)
         key = (
             DigitalKey.objects.filter(user=user, kind=kind, state=DigitalKey.State.PENDING)
             .order_by("-created_at")

@@ -28,6 +28,7 @@ from django.utils.crypto import salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
+from keys.locking import lock_row
 from keys.models import AuditEvent, RecoveryCode, SignInAttempt, User
 from keys.services import signin
 
@@ -91,7 +92,7 @@ def create_set(request: HttpRequest | None, user: User) -> list[str]:
         RecoveryCode(user=user, code_hash=_hashes(user.pk, c)[0], created_at=now) for c in codes
     ]
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        lock_row(User, user.pk)
         replaced = RecoveryCode.objects.filter(user=user).delete()[0] > 0
         RecoveryCode.objects.bulk_create(hashed)
         audit.record(
