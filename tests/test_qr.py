@@ -145,3 +145,61 @@ def test_setup_context_with_accented_issuer_and_username(muller, settings):
     parsed = pyotp.parse_uri(decoded)
     assert (parsed.secret, parsed.issuer, parsed.name) == (secret, "Fédéral", "Müller")
     assert context["secret_grouped"].replace(" ", "") == secret
+
+
+class TestFastMaskSelection:
+    """``keys.qr`` scores the 8 data masks with whole-row operations instead of segno's
+    module-by-module loops (about half the QR code's CPU): the choice must stay segno's, which
+    is ISO/IEC 18004's (lowest penalty), for every payload."""
+
+    def test_segno_uses_it(self):
+        import segno.encoder
+
+        from keys import qr
+
+        assert segno.encoder.find_and_apply_best_mask is qr._find_and_apply_best_mask
+
+    @pytest.mark.parametrize("length", [1, 17, 40, 78, 122, 150, 250, 600])
+    def test_same_mask_and_matrix_as_segno(self, length, monkeypatch):
+        import secrets
+
+        import segno.encoder
+
+        payloads = [secrets.token_urlsafe(length)[:length] for _ in range(12)]
+        payloads.append(
+            otpauth_uri(pyotp.random_base32(32), account="jan", issuer="Fédéral")[:length]
+        )
+        for payload in payloads:
+            ours = segno.make(payload, error="m", micro=False)
+            monkeypatch.setattr(
+                segno.encoder,
+                "find_and_apply_best_mask",
+                segno.encoder._segno_find_and_apply_best_mask,
+            )
+            theirs = segno.make(payload, error="m", micro=False)
+            monkeypatch.undo()
+            assert (ours.version, ours.mask, ours.matrix) == (
+                theirs.version,
+                theirs.mask,
+                theirs.matrix,
+            ), payload
+
+    def test_penalty_scores_equal_segnos_on_any_matrix(self):
+        import random
+
+        import segno.encoder
+
+        from keys.qr import mask_scores
+
+        rng = random.Random(1804)
+        for _ in range(300):
+            size = rng.choice([21, 25, 29, 45, 57, 101, 177])
+            dark = rng.random()
+            matrix = tuple(
+                bytearray(1 if rng.random() < dark else 0 for _ in range(size)) for _ in range(size)
+            )
+            assert mask_scores(matrix, size, size) == segno.encoder.mask_scores(matrix, size, size)
+
+    def test_a_given_mask_and_micro_codes_go_to_segno(self):
+        assert segno.make("otpauth://x", error="m", mask=3, micro=False).mask == 3
+        assert segno.make("12345", micro=True).is_micro
