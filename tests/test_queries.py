@@ -53,7 +53,7 @@ def test_wizard_steps_use_few_queries(client, citizen, clerk, django_assert_max_
     page that changes nothing no longer rewrites the session; an e-mail sent inline is one INSERT
     and one UPDATE (the outbox's fast path)."""
     issued = issuance.issue_activation(citizen, issued_by=clerk)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):
         open_link(client, issued.activation_link)
     with django_assert_max_num_queries(5):
         client.get(step_url("code"))
