@@ -535,6 +535,8 @@ class OutboundMessage(models.Model):
     tried again with growing delays (``DELIVERY_*`` limits). A worker claims a message under a
     row lock (``sending``), sends it with no lock held, then records the outcome; a claim lets no
     other worker send it meanwhile, and a stale claim (a worker killed mid-send) is taken again.
+    When tasks run inline (the immediate backend), the row is inserted already claimed by the
+    request that sends it (``keys.delivery``).
     """
 
     class Channel(models.TextChoices):
