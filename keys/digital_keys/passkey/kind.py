@@ -58,6 +58,11 @@ def _webauthn() -> Any:
     return webauthn
 
 
+def _answer_errors() -> tuple[type[Exception], ...]:
+    """What a browser's malformed or forged answer raises in the library's checks."""
+    return (_webauthn().helpers.exceptions.WebAuthnException, ValueError, TypeError, KeyError)
+
+
 def bytes_to_base64url(value: bytes) -> str:
     """Base64url without padding, as WebAuthn writes binary values (RFC 4648 §5)."""
     return base64.urlsafe_b64encode(value).decode("ascii").rstrip("=")
@@ -336,12 +341,7 @@ class PasskeyKind(KeyKind):
                 expected_origin=expected_origin(),
                 require_user_verification=True,
             )
-        except (
-            webauthn.helpers.exceptions.WebAuthnException,
-            ValueError,
-            TypeError,
-            KeyError,
-        ) as error:
+        except _answer_errors() as error:
             return _refused(request, key, type(error).__name__)
         try:
             transports = json.loads(code).get("response", {}).get("transports") or []
@@ -406,12 +406,7 @@ def check_assertion(
             credential_current_sign_count=0,
             require_user_verification=True,
         )
-    except (
-        webauthn.helpers.exceptions.WebAuthnException,
-        ValueError,
-        TypeError,
-        KeyError,
-    ) as error:
+    except _answer_errors() as error:
         return _refused(request, credential.key, type(error).__name__)
     with transaction.atomic():
         locked = PasskeyCredential.objects.select_for_update().get(pk=credential.pk)
