@@ -37,6 +37,7 @@ from keys.forms import (
     VerifyForm,
 )
 from keys.models import AuditEvent, DigitalKey, User
+from keys.prepared import PreparedRead
 from keys.ratelimit import check_limits, reauth_refused
 from keys.services import activation as flow
 from keys.services import challenges, recovery, selfservice, signin
@@ -68,6 +69,10 @@ def _form_page(request: HttpRequest, template: str, **context: Any) -> HttpRespo
     return render(request, template, context)
 
 
+# Read on each of the sign-in's steps: its SQL built once per connection (keys/prepared.py).
+_PENDING_USER = PreparedRead(User.objects.select_related("citizen").filter(is_active=True), "pk")
+
+
 def _pending(request: HttpRequest) -> tuple[User, dict] | None:
     """The half-finished sign-in of this session (password checked), if still fresh."""
     pending = request.session.get(PENDING)
@@ -78,7 +83,7 @@ def _pending(request: HttpRequest) -> tuple[User, dict] | None:
         request.session.pop(PENDING, None)
         return None
     try:
-        user = User.objects.select_related("citizen").get(pk=pending["user_id"], is_active=True)
+        user = _PENDING_USER.get(pk=pending["user_id"])
     except User.DoesNotExist:
         return None
     return user, pending

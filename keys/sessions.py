@@ -12,18 +12,62 @@ Django's database store, with three changes measured by ``make bench`` and
   another key, as Django's own loop does; an existing session is never overwritten;
 - outside a transaction, a session is saved with one statement in autocommit (Django wraps
   that one statement in ``BEGIN``/``COMMIT``, a write lock on SQLite and two round trips on
-  PostgreSQL); a save inside a transaction still uses Django's savepoint.
+  PostgreSQL); a save inside a transaction still uses Django's savepoint;
+- the row is read with a prepared read (``keys.prepared``: the SQL built once per connection,
+  about 0.25 ms of CPU less on every request) and written with a plain ``UPDATE``/``INSERT``
+  of its three columns, values prepared by the model's own fields (as ``Model.save`` does,
+  without its machinery: the session model has no signals of ours). A save of a row that is
+  gone raises ``UpdateError``, an insert of a key that exists ``CreateError``, as Django's.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
+
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
+from django.contrib.sessions.models import Session
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError, IntegrityError, connections, router
+from django.utils import timezone
 from django.utils.crypto import get_random_string
+
+from keys.prepared import PreparedRead
+
+_READ = PreparedRead(Session.objects.all(), "session_key", "expire_date__gt")
+_COLUMNS = ("session_key", "session_data", "expire_date")
+
+
+@functools.cache
+def _statements_for(vendor: str, quote: Callable[[str], str]) -> tuple[str, str, str]:
+    table = quote(Session._meta.db_table)
+    key, data, expire = (quote(Session._meta.get_field(name).column) for name in _COLUMNS)
+    # Identifiers from the model's metadata, quoted by the backend; every value is a parameter.
+    return (
+        f"UPDATE {table} SET {data} = %s, {expire} = %s WHERE {key} = %s",  # noqa: S608
+        f"INSERT INTO {table} ({key}, {data}, {expire}) VALUES (%s, %s, %s)",  # noqa: S608
+        f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
+    )
+
+
+def _statements(connection) -> tuple[str, str, str]:
+    """The three statements, in this database's quoting (built once per backend)."""
+    return _statements_for(connection.vendor, connection.ops.quote_name)
 
 
 class SessionStore(db.SessionStore):
+    def _get_session_from_db(self) -> Session | None:
+        try:
+            return _READ.get(session_key=self.session_key, expire_date__gt=timezone.now())
+        except (Session.DoesNotExist, SuspiciousOperation) as error:
+            if isinstance(error, SuspiciousOperation):
+                logger = logging.getLogger(f"django.security.{error.__class__.__name__}")
+                logger.warning(str(error))
+            self._session_key = None
+            return None
+
     def _get_new_session_key(self) -> str:
         # No SELECT first: ``create`` inserts with ``must_create`` and draws again on a clash.
         return get_random_string(32, VALID_KEY_CHARS)
@@ -43,8 +87,9 @@ class SessionStore(db.SessionStore):
             if self.session_key is None:
                 return
             session_key = self.session_key
-        using = router.db_for_write(self.model)
-        self.model.objects.filter(session_key=session_key)._raw_delete(using)
+        connection = connections[router.db_for_write(self.model)]
+        with connection.cursor() as cursor:
+            cursor.execute(_statements(connection)[2], [session_key])
 
     def save(self, must_create: bool = False) -> None:
         if self.session_key is None:
@@ -54,8 +99,24 @@ class SessionStore(db.SessionStore):
             return super().save(must_create)
         data = self._get_session(no_load=must_create)
         obj = self.create_model_instance(data)
+        connection = connections[using]
+        update, insert, _delete = _statements(connection)
+        key = obj.session_key
+        session_data = Session._meta.get_field("session_data").get_db_prep_save(
+            obj.session_data, connection
+        )
+        expire = Session._meta.get_field("expire_date").get_db_prep_save(
+            obj.expire_date, connection
+        )
         try:
-            obj.save(force_insert=must_create, force_update=not must_create, using=using)
+            with connection.cursor() as cursor:
+                if must_create:
+                    cursor.execute(insert, [key, session_data, expire])
+                else:
+                    cursor.execute(update, [session_data, expire, key])
+                    if cursor.rowcount != 1:
+                        # As Model.save(force_update=True): "did not affect any rows".
+                        raise UpdateError
         except IntegrityError as error:
             if must_create:
                 raise CreateError from error

@@ -36,6 +36,7 @@ from keys.forms import (
     phone_initial,
 )
 from keys.models import Activation, AuditEvent, DigitalKey, RecoveryCode
+from keys.prepared import PreparedRead
 from keys.services import activation as flow
 from keys.services import challenges, recovery, selfservice
 
@@ -195,6 +196,15 @@ def needs_account(wizard: ActivationWizard) -> bool:
     return account.date_joined < wizard.activation.created_at and not wizard.ws["password_set"]
 
 
+# The wizard's reads on every request, their SQL built once per connection (keys/prepared.py):
+# the activation with its citizen and account (not the office, which no step shows), and the
+# key this session is enrolling.
+_WIZARD_ACTIVATION = PreparedRead(
+    Activation.objects.select_related("citizen", "citizen__account"), "pk"
+)
+_WIZARD_KEY = PreparedRead(DigitalKey.objects.all(), "pk", "user_id")
+
+
 @method_decorator(never_cache, name="dispatch")
 @method_decorator(
     sensitive_post_parameters(
@@ -237,12 +247,9 @@ class ActivationWizard(NamedUrlSessionWizardView):
         if self.ws.idle_too_long:
             request.session.flush()
             return render(request, "keys/session_expired.html", status=403)
-        # get(), not filter().first(): no ORDER BY to compile, and the office is not needed
-        # here (about 0.6 ms of CPU a request, most of it building the SQL).
+        # A prepared get(): about 0.5 ms of CPU a request less than building the SQL each time.
         try:
-            activation = Activation.objects.select_related("citizen", "citizen__account").get(
-                pk=self.ws["activation_id"]
-            )
+            activation = _WIZARD_ACTIVATION.get(pk=self.ws["activation_id"])
         except Activation.DoesNotExist:
             activation = None
         status = flow.link_status(activation, request)
@@ -268,7 +275,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
         if cached is not None and cached[0] == (key_id, self.citizen.account_id):
             return cached[1]
         try:
-            key = DigitalKey.objects.get(pk=key_id, user_id=self.citizen.account_id)
+            key = _WIZARD_KEY.get(pk=key_id, user_id=self.citizen.account_id)
         except DigitalKey.DoesNotExist:
             key = None
         if key is not None:

@@ -1,0 +1,216 @@
+"""Prepared reads (keys/prepared.py): the SQL built once per connection, the objects the ORM's.
+
+Each read is compared with the plain queryset it stands for: the same rows, every field's
+value (converters included: datetimes, booleans, NULLs), the same related objects from
+``select_related``, the same errors. Run on SQLite and on PostgreSQL (``make test-postgres``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.backends.base import CreateError, UpdateError
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from keys.models import Activation, Citizen, DigitalKey, User
+from keys.prepared import PreparedRead
+from keys.services import activation as flow
+from keys.services import issuance
+from keys.sessions import SessionStore
+
+PASSWORD = "Correct-Horse-9x"
+
+
+def values(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+
+@pytest.fixture
+def activated(citizen, clerk, rf):
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    request = rf.post("/", REMOTE_ADDR="127.0.0.1")
+    flow.redeem_activation_code(issued.activation.pk, issued.activation_code, request)
+    user = flow.create_account(issued.activation, "an.prepared", PASSWORD, request)
+    key = flow.enrol_key(user, "totp", issued.activation)
+    return issued.activation, user, key
+
+
+def test_a_select_related_read_gives_the_orms_objects(activated):
+    activation, _user, _key = activated
+    prepared = PreparedRead(
+        Activation.objects.select_related("citizen", "citizen__account"), "pk"
+    ).get(pk=activation.pk)
+    # The related objects are really loaded: reaching them costs no query.
+    with CaptureQueriesContext(connection) as queries:
+        assert prepared.citizen.account.username == "an.prepared"
+    assert len(queries) == 0
+    plain = Activation.objects.select_related("citizen", "citizen__account").get(pk=activation.pk)
+    assert values(prepared) == values(plain)
+    assert values(prepared.citizen) == values(plain.citizen)
+    assert values(prepared.citizen.account) == values(plain.citizen.account)
+    assert prepared.created_at.tzinfo is not None  # converted as the ORM does
+    assert prepared._state.adding is False and prepared._state.db == "default"
+
+
+def test_a_missing_or_null_relation_is_as_the_orms(activated, office, clerk):
+    bare = Citizen.objects.create(
+        first_name="No",
+        last_name="Account",
+        national_number="85010100115",
+        email="no.account@example.be",
+        language="fr",
+        id_document_type="id_card",
+        id_document_number="X1",
+        office=office,
+    )
+    issued = issuance.issue_activation(bare, issued_by=clerk)
+    read = PreparedRead(Activation.objects.select_related("citizen", "citizen__account"), "pk")
+    got = read.get(pk=issued.activation.pk)
+    assert got.citizen.account is None
+    assert values(got.citizen) == values(Citizen.objects.get(pk=bare.pk))
+
+
+@pytest.mark.django_db
+def test_get_raises_as_the_orm_and_first_returns_none():
+    read = PreparedRead(Activation.objects.all(), "pk")
+    with pytest.raises(Activation.DoesNotExist):
+        read.get(pk=987654)
+    assert read.first(pk=987654) is None
+
+
+@pytest.mark.django_db
+def test_get_of_many_rows_raises_multiple_objects_returned(office):
+    for number, national in enumerate(("85010100214", "85010100313")):
+        Citizen.objects.create(
+            first_name="Same",
+            last_name=f"Name {number}",
+            national_number=national,
+            email=f"same{number}@example.be",
+            language="nl",
+            id_document_type="id_card",
+            id_document_number=f"S{number}",
+            office=office,
+        )
+    read = PreparedRead(Citizen.objects.all(), "first_name")
+    with pytest.raises(Citizen.MultipleObjectsReturned):
+        read.get(first_name="Same")
+    first = read.first(first_name="Same")
+    assert first == Citizen.objects.filter(first_name="Same").order_by("pk").first()
+
+
+def test_several_lookups_and_a_constant_filter_each_take_their_own_value(activated):
+    _activation, user, key = activated
+    read = PreparedRead(DigitalKey.objects.all(), "pk", "user_id")
+    assert values(read.get(pk=key.pk, user_id=user.pk)) == values(DigitalKey.objects.get(pk=key.pk))
+    with pytest.raises(DigitalKey.DoesNotExist):
+        read.get(pk=key.pk, user_id=user.pk + 1)  # the second value is really used
+    active_only = PreparedRead(User.objects.filter(is_active=True), "pk")
+    assert active_only.get(pk=user.pk) == user
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    with pytest.raises(User.DoesNotExist):
+        active_only.get(pk=user.pk)
+
+
+def test_a_comparison_on_a_datetime_is_the_orms(db):
+    now = timezone.now()
+    Session.objects.create(session_key="a" * 32, session_data="x", expire_date=now)
+    read = PreparedRead(Session.objects.all(), "session_key", "expire_date__gt")
+    assert read.first(session_key="a" * 32, expire_date__gt=now - timedelta(seconds=1))
+    assert read.first(session_key="a" * 32, expire_date__gt=now) is None
+    assert read.first(session_key="a" * 32, expire_date__gt=now + timedelta(seconds=1)) is None
+
+
+def test_the_sql_is_built_once_then_only_run(activated, monkeypatch):
+    activation, _user, _key = activated
+    read = PreparedRead(Activation.objects.select_related("citizen"), "pk")
+    read.get(pk=activation.pk)
+    from django.db.models.sql import compiler
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the SQL was built again")
+
+    monkeypatch.setattr(compiler.SQLCompiler, "as_sql", refuse)
+    with CaptureQueriesContext(connection) as queries:
+        assert read.get(pk=activation.pk).pk == activation.pk
+    assert len(queries) == 1  # run through the connection's cursor: counted like any query
+
+
+def test_what_it_cannot_read_is_refused_when_declared():
+    with pytest.raises(ValueError, match="comparisons"):
+        PreparedRead(Citizen.objects.all(), "email__in")
+    with pytest.raises(ValueError, match="comparisons"):
+        PreparedRead(Activation.objects.all(), "citizen__email")
+    with pytest.raises(ValueError, match="prefetching"):
+        PreparedRead(User.objects.prefetch_related("digital_keys"), "pk")
+    with pytest.raises(ValueError, match="whole model"):
+        PreparedRead(User.objects.values("pk"), "pk")
+
+
+@pytest.mark.django_db
+def test_wrong_or_missing_values_are_refused():
+    read = PreparedRead(Activation.objects.all(), "pk")
+    with pytest.raises(TypeError):
+        read.get(id=3)
+    with pytest.raises(TypeError):
+        read.get()
+
+
+# --- the session store built on it (keys/sessions.py) --------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_session_store_reads_writes_and_expires_as_djangos():
+    store = SessionStore()
+    store["a"] = 1
+    store.save(must_create=True)
+    key = store.session_key
+    row = Session.objects.get(session_key=key)
+    assert SessionStore(key).load() == {"a": 1}
+    again = SessionStore(key)
+    again["b"] = 2
+    again.save()
+    assert SessionStore(key).load() == {"a": 1, "b": 2}
+    assert Session.objects.get(session_key=key).expire_date >= row.expire_date
+    # Expired: not loaded, and the store forgets the key (a new one is drawn at the next save).
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timedelta(1))
+    expired = SessionStore(key)
+    assert expired.load() == {}
+    assert expired.session_key is None
+
+
+@pytest.mark.django_db
+def test_saving_a_session_that_is_gone_raises_update_error():
+    store = SessionStore()
+    store["a"] = 1
+    store.save(must_create=True)
+    Session.objects.all().delete()
+    store["a"] = 2
+    with pytest.raises(UpdateError):
+        store.save()
+    assert not Session.objects.exists()  # not silently re-created
+
+
+@pytest.mark.django_db
+def test_creating_a_session_whose_key_exists_raises_create_error():
+    store = SessionStore()
+    store["a"] = 1
+    store.save(must_create=True)
+    clash = SessionStore(store.session_key)
+    clash._session_cache = {"b": 2}
+    with pytest.raises(CreateError):
+        clash.save(must_create=True)
+    assert SessionStore(store.session_key).load() == {"a": 1}
+
+
+@pytest.mark.django_db
+def test_a_deleted_session_is_gone():
+    store = SessionStore()
+    store["a"] = 1
+    store.save(must_create=True)
+    key = store.session_key
+    store.delete()
+    assert not Session.objects.filter(session_key=key).exists()
