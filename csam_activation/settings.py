@@ -284,6 +284,14 @@ if os.environ.get("REDIS_URL"):
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered page fragments that depend only on the language (the header's and footer's static
+# parts, templates/base.html): in each process's memory, never in Redis (a round trip would
+# cost more than rendering them).
+CACHES["fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "fragments",
+    "TIMEOUT": None,
+}
 
 # Sessions and cookies. The cookie lives until the browser closes; the idle timeouts of the
 # wizard (30 min) and of sign-in are enforced in the views (keys/conf.py), with a clear page.
