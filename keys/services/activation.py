@@ -83,11 +83,14 @@ def link_status(activation: Activation | None, request: HttpRequest | None = Non
 
 def open_link(activation: Activation, request: HttpRequest) -> None:
     """Record that the link was used (``issued`` -> ``opened``)."""
+    now = timezone.now()
     updated = Activation.objects.filter(pk=activation.pk, state=State.ISSUED).update(
-        state=State.OPENED, opened_at=timezone.now()
+        state=State.OPENED, opened_at=now
     )
     if updated:
-        activation.refresh_from_db()
+        # What the UPDATE wrote, without reading the row (and its citizen) back.
+        activation.state = State.OPENED
+        activation.opened_at = now
     audit.record(Action.LINK_OPENED, request=request, activation=activation)
 
 
