@@ -394,9 +394,11 @@ class ActivationWizard(NamedUrlSessionWizardView):
         return self._go("verify")
 
     def _after_verify(self, form: VerifyForm) -> HttpResponse:
-        # Its state only (a second tab may have completed it): the citizen and account this
-        # request read stay (an account, once made, is the citizen's for good).
-        self.activation.refresh_from_db(fields=["state"])
+        # Completed by this request's confirm_key (which sets it on this object), or else read
+        # again, its state only (a second tab may have completed it): the citizen and account
+        # this request read stay (an account, once made, is the citizen's for good).
+        if self.activation.state != Activation.State.COMPLETED:
+            self.activation.refresh_from_db(fields=["state"])
         if self.activation.state == Activation.State.COMPLETED and not _signed_in_as(
             self.request, self.activation
         ):

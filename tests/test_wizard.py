@@ -725,3 +725,44 @@ class TestRowsGoneUnderTheSession:
         new_id = client.session["csam_wizard"]["key_id"]
         assert new_id and new_id != key_id
         assert DigitalKey.objects.get(pk=new_id).state == DigitalKey.State.PENDING
+
+
+class TestCompletedByAnotherRequest:
+    """The verify step signs the session in when the activation is completed: by this request
+    (no read-back needed) or by a concurrent one of the same browser (read again)."""
+
+    def test_completed_by_this_request_signs_in_without_reading_the_activation_again(
+        self, client, at_verify_email, django_assert_max_num_queries
+    ):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            response = post_step(client, "verify", {"code": last_email_code()})
+        assert response["Location"] == step_url("activated")
+        assert int(client.session["_auth_user_id"]) == User.objects.get(username="jan.peeters").pk
+        reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "keys_activation"')]
+        assert len(reads) == 1  # the wizard's own read at the start of the request
+
+    def test_completed_meanwhile_by_a_concurrent_request_still_signs_in(
+        self, client, at_verify_email, monkeypatch
+    ):
+        from keys.services import activation as flow
+
+        original = flow.confirm_key
+        key_id = client.session["csam_wizard"]["key_id"]
+
+        def raced(key, code, request, **kwargs):
+            # The other tab's request wins the race after this one read the rows.
+            now = timezone.now()
+            DigitalKey.objects.filter(pk=key_id).update(state="active", activated_at=now)
+            Activation.objects.filter(pk=at_verify_email.activation.pk).update(
+                state="completed", completed_at=now
+            )
+            return original(key, code, request, **kwargs)
+
+        monkeypatch.setattr(flow, "confirm_key", raced)
+        response = post_step(client, "verify", {"code": last_email_code()})
+        assert response["Location"] == step_url("activated")
+        assert int(client.session["_auth_user_id"]) == User.objects.get(username="jan.peeters").pk
+        assert client.get(step_url("activated")).status_code == 200
