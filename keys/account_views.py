@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.db.models import Case, When
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -71,6 +71,12 @@ def _form_page(request: HttpRequest, template: str, **context: Any) -> HttpRespo
 
 # Read on each of the sign-in's steps: its SQL built once per connection (keys/prepared.py).
 _PENDING_USER = PreparedRead(User.objects.select_related("citizen").filter(is_active=True), "pk")
+_ACTIVE_KEYS = PreparedRead(
+    DigitalKey.objects.filter(state=DigitalKey.State.ACTIVE).order_by("kind"), "user_id"
+)
+_ACTIVE_KEY = PreparedRead(
+    DigitalKey.objects.filter(state=DigitalKey.State.ACTIVE), "pk", "user_id"
+)
 
 
 def _pending(request: HttpRequest) -> tuple[User, dict] | None:
@@ -144,7 +150,9 @@ def signin_key_view(request: HttpRequest) -> HttpResponse:
     if pending is None:
         return redirect("keys:signin")
     user, data = pending
-    keys = list(user.digital_keys.filter(state=DigitalKey.State.ACTIVE).order_by("kind"))
+    keys = _ACTIVE_KEYS.all(user_id=user.pk)
+    for key in keys:
+        key.user = user  # as user.digital_keys would: no read of the user per key
     keys.sort(key=lambda k: list(KINDS).index(k.kind))
     if not keys:
         # The last key went away between the password and this step: start again.
@@ -188,7 +196,11 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
     if pending is None or not pending[1].get("key_id"):
         return redirect("keys:signin")
     user, data = pending
-    key = get_object_or_404(DigitalKey, pk=data["key_id"], user=user, state=DigitalKey.State.ACTIVE)
+    try:
+        key = _ACTIVE_KEY.get(pk=data["key_id"], user_id=user.pk)
+    except DigitalKey.DoesNotExist:
+        raise Http404 from None
+    key.user = user
     kind = get_kind(key.kind)
     if request.method == "POST" and "resend" in request.POST:
         refused = _resend_limits(request, key)

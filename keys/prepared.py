@@ -100,7 +100,7 @@ class PreparedRead[M: Model]:
     ``queryset`` may carry ``select_related``, ``only``-free filters with constant values and
     an ordering; ``lookups`` name the filters whose values change per call. ``get`` behaves
     as ``QuerySet.get`` (``DoesNotExist``, ``MultipleObjectsReturned``); ``first`` returns the
-    first row in the queryset's ordering or ``None``.
+    first row in the queryset's ordering or ``None``; ``all`` returns the list of the rows.
     """
 
     def __init__(self, queryset: QuerySet[M], *lookups: str) -> None:
@@ -113,16 +113,16 @@ class PreparedRead[M: Model]:
 
     # --- preparing ---------------------------------------------------------------------------
 
-    def _prepare(self, alias: str, connection: Any, single: bool) -> _Prepared:
+    def _prepare(self, alias: str, connection: Any, mode: str) -> _Prepared:
         placeholders = {
             slot.name: _placeholder(slot.field, index) for index, slot in enumerate(self.slots)
         }
         queryset = self.queryset.using(alias).filter(**placeholders)
-        if single:
+        if mode == "get":
             # As QuerySet.get(): no ORDER BY, at most MAX_GET_RESULTS rows.
             queryset = queryset.order_by()
             queryset.query.set_limits(high=MAX_GET_RESULTS)
-        else:
+        elif mode == "first":
             # As QuerySet.first(): the queryset's ordering, or the primary key's.
             if not queryset.ordered:
                 queryset = queryset.order_by("pk")
@@ -158,23 +158,21 @@ class PreparedRead[M: Model]:
             track_peers=fetch_mode.track_peers,
         )
 
-    def _prepared(self, alias: str, single: bool) -> tuple[Any, _Prepared]:
+    def _prepared(self, alias: str, mode: str) -> tuple[Any, _Prepared]:
         connection = connections[alias]  # this thread's connection object
-        cache = self._by_connection.setdefault(
-            f"{alias}:{int(single)}", weakref.WeakKeyDictionary()
-        )
+        cache = self._by_connection.setdefault(f"{alias}:{mode}", weakref.WeakKeyDictionary())
         prepared = cache.get(connection)
         if prepared is None:
-            prepared = cache[connection] = self._prepare(alias, connection, single)
+            prepared = cache[connection] = self._prepare(alias, connection, mode)
         return connection, prepared
 
     # --- reading -----------------------------------------------------------------------------
 
-    def _rows(self, single: bool, values: dict[str, Any]) -> tuple[str, list[M]]:
+    def _rows(self, mode: str, values: dict[str, Any]) -> tuple[str, list[M]]:
         if set(values) != {slot.name for slot in self.slots}:
             raise TypeError(f"PreparedRead expects {[s.name for s in self.slots]}, got {values}")
         alias = router.db_for_read(self.model)
-        connection, prepared = self._prepared(alias, single)
+        connection, prepared = self._prepared(alias, mode)
         params = list(prepared.params)
         for position, slot in prepared.positions:
             params[position] = _adapt(slot.field, values[slot.name], connection)
@@ -198,7 +196,7 @@ class PreparedRead[M: Model]:
         return alias, objects
 
     def get(self, **values: Any) -> M:
-        _alias, objects = self._rows(True, values)
+        _alias, objects = self._rows("get", values)
         if len(objects) == 1:
             return objects[0]
         if not objects:
@@ -211,5 +209,9 @@ class PreparedRead[M: Model]:
         )
 
     def first(self, **values: Any) -> M | None:
-        _alias, objects = self._rows(False, values)
+        _alias, objects = self._rows("first", values)
         return objects[0] if objects else None
+
+    def all(self, **values: Any) -> list[M]:
+        """Every row, in the queryset's ordering (as ``list(queryset.filter(...))``)."""
+        return self._rows("all", values)[1]

@@ -214,3 +214,14 @@ def test_a_deleted_session_is_gone():
     key = store.session_key
     store.delete()
     assert not Session.objects.filter(session_key=key).exists()
+
+
+def test_all_gives_every_row_in_the_querysets_order(activated):
+    _activation, user, key = activated
+    second = flow.enrol_key(user, "email", None)
+    base = DigitalKey.objects.filter(user__is_active=True).order_by("-kind")
+    read = PreparedRead(DigitalKey.objects.order_by("-kind"), "user_id")
+    got = read.all(user_id=user.pk)
+    assert [values(k) for k in got] == [values(k) for k in base.filter(user_id=user.pk)]
+    assert [k.kind for k in got] == ["totp", "email"] and {k.pk for k in got} == {key.pk, second.pk}
+    assert read.all(user_id=user.pk + 1) == []
