@@ -8,7 +8,7 @@ checked by the same key modules as the activation wizard. The signed-in session 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import cache, partial, wraps
 from typing import Any
 
 from django.conf import settings
@@ -298,23 +298,29 @@ def citizen_required(view: Callable) -> Callable:
     return never_cache(wrapper)
 
 
+@cache
+def _my_keys_reads() -> tuple[PreparedRead[DigitalKey], PreparedRead[AuditEvent]]:
+    """The citizen's page's two reads, prepared once (the kinds' relations are known once
+    the apps are loaded): the keys, active first, and the last twelve sign-in events."""
+    listed = DigitalKey.objects.exclude(state=DigitalKey.State.PENDING)
+    if key_relations():
+        listed = listed.select_related(*key_relations())
+    keys = listed.order_by(
+        Case(When(state=DigitalKey.State.ACTIVE, then=0), default=1), "created_at", "pk"
+    )
+    events = AuditEvent.objects.filter(action__in=ACTIVITY).order_by("-created_at", "-id")
+    return PreparedRead(keys, "user_id"), PreparedRead(events, "actor_id", limit=12)
+
+
 @citizen_required
 def my_keys_view(request: HttpRequest) -> HttpResponse:
     user = request.user
-    listed = user.digital_keys.exclude(state=DigitalKey.State.PENDING)
-    if key_relations():
-        listed = listed.select_related(*key_relations())
-    keys = list(
-        listed.order_by(
-            Case(When(state=DigitalKey.State.ACTIVE, then=0), default=1),
-            "created_at",
-            "pk",
-        )
-    )
+    listed_keys, recent_events = _my_keys_reads()
+    keys = listed_keys.all(user_id=user.pk)
+    for key in keys:
+        key.user = user
     active = [k for k in keys if k.state == DigitalKey.State.ACTIVE]
-    events = AuditEvent.objects.filter(actor=user, action__in=ACTIVITY).order_by(
-        "-created_at", "-id"
-    )[:12]
+    events = recent_events.all(actor_id=user.pk)
     return render(
         request,
         "keys/account/my_keys.html",

@@ -701,8 +701,15 @@ class AuditEvent(models.Model):
         return force_str(_action_labels().get(self.action, self.action), strings_only=True)
 
 
-@functools.cache
 def _action_labels() -> dict[str, Any]:
+    from keys.digital_keys import KINDS
+
+    # Rebuilt only when the kinds' own actions change (a kind registered, a test's plug-in).
+    return _labels_for(tuple((name, tuple(kind.audit_actions)) for name, kind in KINDS.items()))
+
+
+@functools.lru_cache(maxsize=32)
+def _labels_for(_kinds_actions: tuple) -> dict[str, Any]:
     return dict(audit_action_choices())  # lazy labels: translated when shown
 
 

@@ -100,15 +100,17 @@ class PreparedRead[M: Model]:
     ``queryset`` may carry ``select_related``, ``only``-free filters with constant values and
     an ordering; ``lookups`` name the filters whose values change per call. ``get`` behaves
     as ``QuerySet.get`` (``DoesNotExist``, ``MultipleObjectsReturned``); ``first`` returns the
-    first row in the queryset's ordering or ``None``; ``all`` returns the list of the rows.
+    first row in the queryset's ordering or ``None``; ``all`` returns the list of the rows (at
+    most ``limit``).
     """
 
-    def __init__(self, queryset: QuerySet[M], *lookups: str) -> None:
+    def __init__(self, queryset: QuerySet[M], *lookups: str, limit: int | None = None) -> None:
         if queryset._fields is not None or queryset._prefetch_related_lookups:
             raise ValueError("PreparedRead reads whole model instances, without prefetching")
         self.queryset = queryset
         self.model: type[M] = queryset.model
         self.slots = tuple(_Slot(name, _value_field(self.model, name)) for name in lookups)
+        self.limit = limit  # of all()'s rows (a queryset cannot be filtered once sliced)
         self._by_connection: dict[str, weakref.WeakKeyDictionary] = {}
 
     # --- preparing ---------------------------------------------------------------------------
@@ -127,6 +129,8 @@ class PreparedRead[M: Model]:
             if not queryset.ordered:
                 queryset = queryset.order_by("pk")
             queryset = queryset[:1]
+        elif self.limit is not None:
+            queryset = queryset[: self.limit]
         compiler = queryset.query.get_compiler(using=alias, connection=connection)
         sql, params = compiler.as_sql()
         positions = []
