@@ -225,3 +225,11 @@ def test_all_gives_every_row_in_the_querysets_order(activated):
     assert [values(k) for k in got] == [values(k) for k in base.filter(user_id=user.pk)]
     assert [k.kind for k in got] == ["totp", "email"] and {k.pk for k in got} == {key.pk, second.pk}
     assert read.all(user_id=user.pk + 1) == []
+
+
+def test_all_stops_at_its_limit(activated):
+    _activation, user, _key = activated
+    flow.enrol_key(user, "email", None)
+    read = PreparedRead(DigitalKey.objects.order_by("kind"), "user_id", limit=1)
+    got = read.all(user_id=user.pk)
+    assert [k.kind for k in got] == ["email"]
