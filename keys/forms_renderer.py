@@ -24,6 +24,8 @@ Every other template (select, textarea, multiple_input, the form and error templ
 
 from __future__ import annotations
 
+import html
+
 from django.forms.renderers import DjangoTemplates
 from django.template import Context, TemplateDoesNotExist
 from django.template.base import render_value_in_context
@@ -78,11 +80,15 @@ _CONTEXT = Context()
 
 def _out(value) -> str:
     """``{{ value }}``."""
+    if type(value) is str:  # what render_value_in_context comes to for a plain str
+        return html.escape(value)
     return render_value_in_context(value, _CONTEXT)
 
 
 def _out_s(value) -> str:
     """``{{ value|stringformat:'s' }}`` (``is_safe``: a SafeData value stays unescaped)."""
+    if type(value) is str:  # "%s" % value is value; then as in _out
+        return html.escape(value)
     formatted = stringformat(value, "s")
     if isinstance(value, SafeData):
         formatted = mark_safe(formatted)  # noqa: S308 - the template filter's own rule
