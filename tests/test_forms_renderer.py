@@ -266,7 +266,7 @@ def test_other_templates_go_to_the_templates(template_name):
 
 
 @pytest.mark.parametrize(
-    "context",
+    "unusual",
     [
         widget_context("x", "v", {"items": [("k", "<v>")]}),  # widget.attrs.items: this key
         widget_context("x", lambda: "called", {}),  # the template calls a callable
@@ -277,14 +277,14 @@ def test_other_templates_go_to_the_templates(template_name):
     ],
     ids=repr,
 )
-def test_unusual_contexts_go_to_the_templates(context):
+def test_unusual_contexts_go_to_the_templates(unusual):
     with templates_spied() as names:
-        fast = FAST.render(W + "text.html", context)
+        fast = FAST.render(W + "text.html", unusual)
     assert names == [W + "text.html"]
-    assert fast == TEMPLATES.render(W + "text.html", context)
+    assert fast == TEMPLATES.render(W + "text.html", unusual)
 
 
-def test_an_overridden_template_goes_to_the_templates(tmp_path):
+def test_an_overridden_template_goes_to_the_templates():
     """A template that is not Django's (an app's override, another Django) is not fast-pathed,
     nor are the names that include it."""
     renderer = FastInputRenderer()
