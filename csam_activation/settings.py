@@ -149,6 +149,9 @@ TEMPLATES = [
     },
 ]
 
+# Widgets of the <input> family written in Python, the rest through Django's templates (issue 10)
+FORM_RENDERER = "keys.forms_renderer.FastInputRenderer"
+
 WSGI_APPLICATION = "csam_activation.wsgi.application"
 
 VAR_DIR = BASE_DIR / "var"

@@ -766,3 +766,24 @@ class TestCompletedByAnotherRequest:
         assert response["Location"] == step_url("activated")
         assert int(client.session["_auth_user_id"]) == User.objects.get(username="jan.peeters").pk
         assert client.get(step_url("activated")).status_code == 200
+
+
+class TestManagementForm:
+    """The page carries the management form's hidden input(s) alone, as ``{{ management_form }}``
+    wrote them (p.html with an error list around them, issue 10)."""
+
+    @pytest.mark.parametrize("fixture", ["at_code", "at_key", "at_account"])
+    def test_the_hidden_input_as_the_form_wrote_it(self, client, request, fixture):
+        from formtools.wizard.forms import ManagementForm
+
+        request.getfixturevalue(fixture)
+        step = {"at_code": "code", "at_key": "key", "at_account": "account"}[fixture]
+        page = client.get(step_url(step))
+        whole = ManagementForm(prefix="activation_wizard", initial={"current_step": step})
+        html = page.content.decode()
+        assert str(whole) == (
+            f'<input type="hidden" name="activation_wizard-current_step" value="{step}"'
+            ' id="id_activation_wizard-current_step">'
+        )
+        assert html.count(str(whole)) == 1
+        assert html.count("activation_wizard-") == 2  # its name and its id, nothing else
