@@ -11,8 +11,10 @@ with the real values, turning the rows into model instances exactly as Django's 
 the objects are the ORM's: ``tests/test_prepared.py`` compares them field by field, with their
 related objects, against the plain queryset, on SQLite and on PostgreSQL.
 
-What it does not do: joins in a lookup (``citizen__email``), ``__in``, annotations, deferred
-fields, ``prefetch_related``. It refuses them when the read is first prepared, not silently.
+What it does not do: joins in a lookup (``citizen__email``), ``__in`` on a changing value,
+annotations, ``prefetch_related``, ``values()``. It refuses them when the read is declared or
+first prepared, not silently. ``only()`` and ``select_for_update()`` are kept as the ORM
+compiles them; a locking read, as in the ORM, must run inside ``transaction.atomic()``.
 Every execution goes through the connection's cursor wrapper, so query logging, counting
 (``assertNumQueries``, ``make bench``) and the connection's health checks are unchanged.
 """
@@ -28,6 +30,7 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Field, Model, QuerySet
 from django.db.models.query import MAX_GET_RESULTS, _get_from_db, get_related_populators
+from django.db.transaction import TransactionManagementError
 
 _COMPARISONS = {"exact", "gt", "gte", "lt", "lte"}
 _INTEGERS = {
@@ -63,6 +66,7 @@ class _Prepared:
     from_db: Callable[..., Model]
     populators: list
     track_peers: bool
+    locks: bool
 
 
 def _value_field(model: type[Model], lookup: str) -> Field:
@@ -160,6 +164,7 @@ class PreparedRead[M: Model]:
             from_db=_get_from_db(klass_info["model"], fetch_mode),
             populators=get_related_populators(klass_info, select, alias, fetch_mode),
             track_peers=fetch_mode.track_peers,
+            locks=bool(queryset.query.select_for_update),
         )
 
     def _prepared(self, alias: str, mode: str) -> tuple[Any, _Prepared]:
@@ -177,6 +182,10 @@ class PreparedRead[M: Model]:
             raise TypeError(f"PreparedRead expects {[s.name for s in self.slots]}, got {values}")
         alias = router.db_for_read(self.model)
         connection, prepared = self._prepared(alias, mode)
+        if prepared.locks and not connection.in_atomic_block:
+            raise TransactionManagementError(
+                "select_for_update cannot be used outside of a transaction."
+            )
         params = list(prepared.params)
         for position, slot in prepared.positions:
             params[position] = _adapt(slot.field, values[slot.name], connection)

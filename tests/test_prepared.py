@@ -233,3 +233,35 @@ def test_all_stops_at_its_limit(activated):
     read = PreparedRead(DigitalKey.objects.order_by("kind"), "user_id", limit=1)
     got = read.all(user_id=user.pk)
     assert [k.kind for k in got] == ["email"]
+
+
+def test_a_locking_read_gives_the_orms_object_and_locks(activated):
+    from django.db import transaction
+
+    activation, _user, _key = activated
+    read = PreparedRead(Activation.objects.select_for_update().select_related("citizen"), "pk")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        locked = read.get(pk=activation.pk)
+    assert values(locked) == values(Activation.objects.get(pk=activation.pk))
+    if connection.vendor == "postgresql":
+        assert "FOR UPDATE" in queries[-1]["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_outside_a_transaction_is_refused_as_by_the_orm():
+    from django.db import transaction
+    from django.db.transaction import TransactionManagementError
+
+    Session.objects.create(session_key="b" * 32, session_data="x", expire_date=timezone.now())
+    read = PreparedRead(Session.objects.select_for_update(), "session_key")
+    with transaction.atomic():
+        assert read.get(session_key="b" * 32).session_data == "x"
+    with pytest.raises(TransactionManagementError):
+        read.get(session_key="b" * 32)
+
+
+def test_only_reads_the_named_columns(activated):
+    activation, _user, _key = activated
+    read = PreparedRead(Activation.objects.only("pk"), "pk")
+    got = read.first(pk=activation.pk)
+    assert got.pk == activation.pk and got.get_deferred_fields() >= {"state", "code_hash"}

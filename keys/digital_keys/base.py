@@ -50,6 +50,16 @@ from keys import audit
 from keys.conf import limits
 from keys.locking import lock_row
 from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
+from keys.prepared import PreparedRead
+
+# The key's newest open code, read with its row locked; its SQL built once per connection
+# (keys/prepared.py), so the write lock is held for less time.
+_OPEN_CODE = PreparedRead(
+    OneTimeCode.objects.select_for_update()
+    .filter(consumed_at__isnull=True)
+    .order_by("-created_at", "-id"),
+    "key_id",
+)
 
 
 def _activation_read(key: DigitalKey) -> bool:
@@ -315,12 +325,7 @@ class DeliveredCodeKind(KeyKind):
         now = timezone.now()
         with transaction.atomic():
             lock_row(DigitalKey, key.pk)
-            challenge = (
-                OneTimeCode.objects.select_for_update()
-                .filter(key=key, consumed_at__isnull=True)
-                .order_by("-created_at", "-id")
-                .first()
-            )
+            challenge = _OPEN_CODE.first(key_id=key.pk)
             if challenge is None:
                 return VerifyResult(Outcome.NO_CODE)
             if challenge.expires_at <= now:

@@ -19,7 +19,11 @@ from keys import crypto
 from keys.conf import limits
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
 from keys.models import DigitalKey
+from keys.prepared import PreparedRead
 from keys.qr import otpauth_uri, qr_svg
+
+# The key read with its row locked, its SQL built once per connection (keys/prepared.py).
+_LOCKED_KEY = PreparedRead(DigitalKey.objects.select_for_update(), "pk")
 
 AUTHENTICATOR_APPS = [
     "Google Authenticator",
@@ -96,7 +100,7 @@ class TotpKind(KeyKind):
         sent code stops after as many wrong tries."""
         now = timezone.now()
         with transaction.atomic():
-            locked = DigitalKey.objects.select_for_update().get(pk=key.pk)
+            locked = _LOCKED_KEY.get(pk=key.pk)
             if locked.locked_until is not None and locked.locked_until > now:
                 wait = math.ceil((locked.locked_until - now).total_seconds())
                 return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=wait)

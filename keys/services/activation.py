@@ -29,6 +29,7 @@ from keys.models import (
     OutboundMessage,
     User,
 )
+from keys.prepared import PreparedRead
 
 Action = AuditEvent.Action
 State = Activation.State
@@ -42,6 +43,17 @@ class LinkStatus(StrEnum):
     REVOKED = "revoked"
     SUPERSEDED = "superseded"
     COMPLETED = "completed"
+
+
+# The reads made with a row locked, their SQL built once per connection (keys/prepared.py):
+# the write lock (on SQLite, the whole database's) is held for less time.
+_REDEEM = PreparedRead(Activation.objects.select_for_update().select_related("citizen"), "pk")
+_CITIZEN_LOCKED = PreparedRead(Citizen.objects.select_for_update(), "pk")
+_PENDING_KEY = PreparedRead(
+    DigitalKey.objects.filter(state=DigitalKey.State.PENDING).order_by("-created_at"),
+    "user_id",
+    "kind",
+)
 
 
 def find_by_token(token: str) -> Activation | None:
@@ -114,9 +126,7 @@ def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest)
     The row is locked for the whole check, so concurrent wrong guesses cannot pass the limit.
     """
     with transaction.atomic():
-        activation = (
-            Activation.objects.select_for_update().select_related("citizen").get(pk=activation_id)
-        )
+        activation = _REDEEM.get(pk=activation_id)
         if activation.state == State.LOCKED:
             return CodeResult(CodeOutcome.LOCKED)
         # A completed activation is spent: its paper code opens nothing any more.
@@ -174,7 +184,7 @@ def create_account(
     user = User(username=username, email=activation.citizen.email)
     user.set_password(password)
     with transaction.atomic():
-        citizen = Citizen.objects.select_for_update().get(pk=activation.citizen_id)
+        citizen = _CITIZEN_LOCKED.get(pk=activation.citizen_id)
         if citizen.account_id is not None:
             return citizen.account
         user.email = citizen.email
@@ -205,11 +215,7 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
     implementation = get_kind(kind)
     with transaction.atomic():
         lock_row(User, user.pk)
-        key = (
-            DigitalKey.objects.filter(user=user, kind=kind, state=DigitalKey.State.PENDING)
-            .order_by("-created_at")
-            .first()
-        )
+        key = _PENDING_KEY.first(user_id=user.pk, kind=kind)
         if key is None:
             key = DigitalKey.objects.create(
                 user=user,
