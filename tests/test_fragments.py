@@ -72,3 +72,37 @@ def test_the_token_and_the_path_of_each_page_are_never_cached():
     # What the cache holds has no form token and no page's path in it.
     held = b"".join(caches["fragments"]._cache.values())
     assert held and b"csrfmiddlewaretoken" not in held and b'name="next"' not in held
+
+
+@pytest.mark.django_db
+def test_the_wizards_cached_parts_equal_the_uncached_pages(citizen, clerk, settings):
+    """The stepper (per stage) and the steps' fixed introductions are cached per language; each
+    wizard page, in one language after the other (one cache), equals the same page rendered
+    with no cache at all."""
+    from keys.services import issuance
+    from tests.wizard_helpers import post_step
+
+    cached_backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    no_cache = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+
+    def both(client: Client, path: str) -> tuple[str, str]:
+        settings.CACHES = {**settings.CACHES, "fragments": cached_backend}
+        cached = page(client, path)
+        settings.CACHES = {**settings.CACHES, "fragments": no_cache}
+        return without_token(cached), without_token(page(client, path))
+
+    for language in ("nl", "fr", "nl"):
+        client = Client()
+        issued = issuance.issue_activation(citizen, issued_by=clerk)
+        client.get(issued.activation_link.replace("http://testserver/nl/", f"/{language}/"))
+        steps = [
+            ("code", {"activation_code": issued.formatted_code}),
+            ("key", {"kind": "totp", "accept_terms": "on"}),
+        ]
+        for step, data in steps:
+            cached, uncached = both(client, f"/{language}/activatie/{step}/")
+            assert cached == uncached, (language, step)
+            assert 'aria-current="step"' in cached
+            post_step(client, step, data)
+        cached, uncached = both(client, f"/{language}/activatie/account/")
+        assert cached == uncached, (language, "account")
