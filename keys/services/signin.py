@@ -6,6 +6,7 @@ to a wrong username is the same as to a wrong password, so nothing tells which u
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -14,7 +15,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -32,6 +33,7 @@ from keys.models import (
     SignInGuard,
     User,
 )
+from keys.prepared import PreparedRead
 from keys.validators import canonical_username
 
 Action = AuditEvent.Action
@@ -54,17 +56,32 @@ def _canonical(username: str) -> str:
     return canonical_username((username or "").strip())[:256]
 
 
+# Read at every password and code check, their SQL built once per connection (keys/prepared.py):
+# the username's guard row (locked) and its newest attempts.
+_GUARD = PreparedRead(SignInGuard.objects.select_for_update(), "username_canonical")
+
+
+@functools.cache
+def _recent_attempts(count: int) -> PreparedRead[SignInAttempt]:
+    return PreparedRead(
+        SignInAttempt.objects.order_by("-created_at"),
+        "username_canonical",
+        "created_at__gt",
+        limit=count,
+    )
+
+
 def lockout_remaining(username: str) -> int:
     """Minutes left of a lockout for this username (0 when none): ``SIGNIN_MAX_FAILURES``
     failures within ``SIGNIN_FAILURE_WINDOW``, counted since the last success, lock it for
     ``SIGNIN_LOCKOUT`` after the last of them."""
     canonical = _canonical(username)
     now = timezone.now()
-    attempts = SignInAttempt.objects.filter(
+    attempts = _recent_attempts(limits.SIGNIN_MAX_FAILURES).all(
         username_canonical=canonical, created_at__gt=now - limits.SIGNIN_FAILURE_WINDOW
-    ).order_by("-created_at")
+    )
     failures = []
-    for attempt in attempts[: limits.SIGNIN_MAX_FAILURES]:
+    for attempt in attempts:
         if attempt.succeeded:
             break
         failures.append(attempt)
@@ -87,7 +104,13 @@ def _reserve(request: HttpRequest, username: str) -> tuple[SignInAttempt | None,
     canonical = _canonical(username)
     with transaction.atomic():
         # The guard row, made on first use, locked either way (one query where it exists).
-        SignInGuard.objects.select_for_update().get_or_create(username_canonical=canonical)
+        if _GUARD.first(username_canonical=canonical) is None:
+            try:
+                with transaction.atomic():
+                    SignInGuard.objects.create(username_canonical=canonical)
+            except IntegrityError:
+                # Made meanwhile by a concurrent try, which held its lock until it committed.
+                _GUARD.first(username_canonical=canonical)
         minutes = lockout_remaining(username)
         if minutes:
             return None, minutes
