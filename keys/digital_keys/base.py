@@ -61,6 +61,9 @@ _OPEN_CODE = PreparedRead(
     "key_id",
 )
 
+# The key's newest code, sent or not (whether it reached its channel, on every code page).
+_NEWEST_CODE = PreparedRead(OneTimeCode.objects.order_by("-created_at", "-id"), "key_id")
+
 
 def _activation_read(key: DigitalKey) -> bool:
     return DigitalKey._meta.get_field("activation").is_cached(key)
@@ -240,7 +243,7 @@ class DeliveredCodeKind(KeyKind):
 
     def delivery_failed(self, key: DigitalKey) -> bool:
         """Whether the newest code has not reached its channel (the service may be down)."""
-        latest = key.codes.order_by("-created_at", "-id").first()
+        latest = _NEWEST_CODE.first(key_id=key.pk)
         if latest is None or latest.delivered:
             return False
         return latest.messages.filter(
