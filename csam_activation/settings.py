@@ -189,6 +189,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "keys.User"
+# Django's ModelBackend, the user of a signed-in request read with a prepared read.
+AUTHENTICATION_BACKENDS = ["keys.backends.ModelBackend"]
 
 # Argon2id first: every new password is hashed with it. The cost is chosen in keys/hashers.py.
 PASSWORD_HASHERS = [

@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from keys import audit
+from keys import audit, backends
 from keys.conf import limits
 from keys.digital_keys import KINDS, addable_kinds, get_kind, key_relations, level_of
 from keys.forms import (
@@ -223,7 +223,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             return refused
         if form.is_valid():
             request.session.pop(PENDING, None)
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=backends.PATH)
             signin.record_success(request, user, key, attempt_recorded=True)
             return signed_in(request, user, methods=["pwd", kind.amr], level=level_of(key.kind))
     return _form_page(
@@ -262,7 +262,7 @@ def finish_signin(
     """A sign-in that is not password and key (a passkey alone, a recovery code): the session,
     the audit event, then what every sign-in ends with (``signed_in``)."""
     request.session.pop(PENDING, None)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=backends.PATH)
     audit.record(
         AuditEvent.Action.SIGNIN_SUCCEEDED,
         request=request,

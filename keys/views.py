@@ -24,7 +24,7 @@ from formtools.wizard.forms import ManagementForm
 from formtools.wizard.storage.session import SessionStorage
 from formtools.wizard.views import NamedUrlSessionWizardView
 
-from keys import audit, ratelimit
+from keys import audit, backends, ratelimit
 from keys.conf import limits
 from keys.digital_keys import KINDS, addable_kinds, get_kind
 from keys.forms import (
@@ -40,7 +40,7 @@ from keys.prepared import PreparedRead
 from keys.services import activation as flow
 from keys.services import challenges, recovery, selfservice
 
-MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+MODEL_BACKEND = backends.PATH
 #: The idle clocks (wizard, signed-in pages) are moved on at most this often, so a page that
 #: changes nothing does not rewrite the session (a database write a request otherwise); the
 #: timeouts are therefore exact to within this.

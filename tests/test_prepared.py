@@ -265,3 +265,17 @@ def test_only_reads_the_named_columns(activated):
     read = PreparedRead(Activation.objects.only("pk"), "pk")
     got = read.first(pk=activation.pk)
     assert got.pk == activation.pk and got.get_deferred_fields() >= {"state", "code_hash"}
+
+
+def test_the_authentication_backend_reads_the_user_as_djangos(activated, client):
+    from django.contrib.auth.backends import ModelBackend as DjangosBackend
+
+    from keys.backends import ModelBackend
+
+    _activation, user, _key = activated
+    ours, djangos = ModelBackend().get_user(user.pk), DjangosBackend().get_user(user.pk)
+    assert values(ours) == values(djangos)
+    assert ModelBackend().get_user(user.pk + 1000) is None
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert ModelBackend().get_user(user.pk) is None  # as Django's: inactive users are refused
+    assert DjangosBackend().get_user(user.pk) is None
