@@ -22,9 +22,7 @@ Django's database store, with three changes measured by ``make bench`` and
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Callable
 
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
@@ -40,21 +38,23 @@ _READ = PreparedRead(Session.objects.all(), "session_key", "expire_date__gt")
 _COLUMNS = ("session_key", "session_data", "expire_date")
 
 
-@functools.cache
-def _statements_for(vendor: str, quote: Callable[[str], str]) -> tuple[str, str, str]:
-    table = quote(Session._meta.db_table)
-    key, data, expire = (quote(Session._meta.get_field(name).column) for name in _COLUMNS)
-    # Identifiers from the model's metadata, quoted by the backend; every value is a parameter.
-    return (
-        f"UPDATE {table} SET {data} = %s, {expire} = %s WHERE {key} = %s",  # noqa: S608
-        f"INSERT INTO {table} ({key}, {data}, {expire}) VALUES (%s, %s, %s)",  # noqa: S608
-        f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
-    )
+_STATEMENTS: dict[str, tuple[str, str, str]] = {}
 
 
 def _statements(connection) -> tuple[str, str, str]:
     """The three statements, in this database's quoting (built once per backend)."""
-    return _statements_for(connection.vendor, connection.ops.quote_name)
+    statements = _STATEMENTS.get(connection.vendor)
+    if statements is None:
+        quote = connection.ops.quote_name
+        table = quote(Session._meta.db_table)
+        key, data, expire = (quote(Session._meta.get_field(name).column) for name in _COLUMNS)
+        # Identifiers from the model's metadata, quoted by the backend; values are parameters.
+        statements = _STATEMENTS[connection.vendor] = (
+            f"UPDATE {table} SET {data} = %s, {expire} = %s WHERE {key} = %s",  # noqa: S608
+            f"INSERT INTO {table} ({key}, {data}, {expire}) VALUES (%s, %s, %s)",  # noqa: S608
+            f"DELETE FROM {table} WHERE {key} = %s",  # noqa: S608
+        )
+    return statements
 
 
 class SessionStore(db.SessionStore):
