@@ -18,6 +18,8 @@ _USER = PreparedRead(User.objects.all(), "pk")
 
 class ModelBackend(backends.ModelBackend):
     def get_user(self, user_id: Any) -> User | None:
+        if user_id is None:
+            return None
         try:
             user = _USER.get(pk=user_id)
         except User.DoesNotExist:

@@ -101,8 +101,9 @@ def _adapt(field: Field, value: Any, connection: Any) -> Any:
 class PreparedRead[M: Model]:
     """``PreparedRead(Activation.objects.select_related("citizen"), "pk").get(pk=3)``.
 
-    ``queryset`` may carry ``select_related``, ``only``-free filters with constant values and
-    an ordering; ``lookups`` name the filters whose values change per call. ``get`` behaves
+    ``queryset`` may carry ``select_related``, ``only``, ``select_for_update``, filters with
+    constant values and an ordering; ``lookups`` name the filters whose values change per call
+    (never ``None``: the ORM would compile that one as ``IS NULL``). ``get`` behaves
     as ``QuerySet.get`` (``DoesNotExist``, ``MultipleObjectsReturned``); ``first`` returns the
     first row in the queryset's ordering or ``None``; ``all`` returns the list of the rows (at
     most ``limit``).
@@ -115,6 +116,8 @@ class PreparedRead[M: Model]:
         self.model: type[M] = queryset.model
         self.slots = tuple(_Slot(name, _value_field(self.model, name)) for name in lookups)
         self.limit = limit  # of all()'s rows (a queryset cannot be filtered once sliced)
+        # As QuerySet.db: a locking read goes to the database for writes.
+        self.for_write = queryset._for_write or bool(queryset.query.select_for_update)
         self._by_connection: dict[str, weakref.WeakKeyDictionary] = {}
 
     # --- preparing ---------------------------------------------------------------------------
@@ -180,7 +183,9 @@ class PreparedRead[M: Model]:
     def _rows(self, mode: str, values: dict[str, Any]) -> tuple[str, list[M]]:
         if set(values) != {slot.name for slot in self.slots}:
             raise TypeError(f"PreparedRead expects {[s.name for s in self.slots]}, got {values}")
-        alias = router.db_for_read(self.model)
+        if any(value is None for value in values.values()):
+            raise ValueError("PreparedRead compares with =, which None never equals: use the ORM")
+        alias = (router.db_for_write if self.for_write else router.db_for_read)(self.model)
         connection, prepared = self._prepared(alias, mode)
         if prepared.locks and not connection.in_atomic_block:
             raise TransactionManagementError(

@@ -59,6 +59,8 @@ def _statements(connection) -> tuple[str, str, str]:
 
 class SessionStore(db.SessionStore):
     def _get_session_from_db(self) -> Session | None:
+        if self.session_key is None:
+            return None
         try:
             return _READ.get(session_key=self.session_key, expire_date__gt=timezone.now())
         except (Session.DoesNotExist, SuspiciousOperation) as error:

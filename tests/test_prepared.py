@@ -157,6 +157,8 @@ def test_wrong_or_missing_values_are_refused():
         read.get(id=3)
     with pytest.raises(TypeError):
         read.get()
+    with pytest.raises(ValueError, match="None"):
+        read.get(pk=None)
 
 
 # --- the session store built on it (keys/sessions.py) --------------------------------------
