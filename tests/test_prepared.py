@@ -164,11 +164,17 @@ def test_wrong_or_missing_values_are_refused():
 # --- the session store built on it (keys/sessions.py) --------------------------------------
 
 
-@pytest.mark.django_db
-def test_the_session_store_reads_writes_and_expires_as_djangos():
+def saved_store() -> SessionStore:
+    """A new session holding ``{"a": 1}``, its row created."""
     store = SessionStore()
     store["a"] = 1
     store.save(must_create=True)
+    return store
+
+
+@pytest.mark.django_db
+def test_the_session_store_reads_writes_and_expires_as_djangos():
+    store = saved_store()
     key = store.session_key
     row = Session.objects.get(session_key=key)
     assert SessionStore(key).load() == {"a": 1}
@@ -186,9 +192,7 @@ def test_the_session_store_reads_writes_and_expires_as_djangos():
 
 @pytest.mark.django_db
 def test_saving_a_session_that_is_gone_raises_update_error():
-    store = SessionStore()
-    store["a"] = 1
-    store.save(must_create=True)
+    store = saved_store()
     Session.objects.all().delete()
     store["a"] = 2
     with pytest.raises(UpdateError):
@@ -198,9 +202,7 @@ def test_saving_a_session_that_is_gone_raises_update_error():
 
 @pytest.mark.django_db
 def test_creating_a_session_whose_key_exists_raises_create_error():
-    store = SessionStore()
-    store["a"] = 1
-    store.save(must_create=True)
+    store = saved_store()
     clash = SessionStore(store.session_key)
     clash._session_cache = {"b": 2}
     with pytest.raises(CreateError):
@@ -210,9 +212,7 @@ def test_creating_a_session_whose_key_exists_raises_create_error():
 
 @pytest.mark.django_db
 def test_a_deleted_session_is_gone():
-    store = SessionStore()
-    store["a"] = 1
-    store.save(must_create=True)
+    store = saved_store()
     key = store.session_key
     store.delete()
     assert not Session.objects.filter(session_key=key).exists()
