@@ -71,6 +71,7 @@ class Measured:
         self.queries = 0
         self.cpu = 0.0
         self.hash_ms = 0.0
+        self.by_page: dict[str, list[float]] = {}
 
     def send(self, client: Client, method: str, path: str, data: dict | None = None):
         response = None
@@ -78,7 +79,14 @@ class Measured:
             start = cpu()
             with CaptureQueriesContext(connection) as captured:
                 response = client.get(path) if method == "GET" else client.post(path, data or {})
-            self.cpu += cpu() - start
+            spent = cpu() - start
+            self.cpu += spent
+            page = f"{method} {re.sub(r'/[A-Za-z0-9_-]{20,}/', '/<token>/', path)}"
+            hashed = float(response.headers.get("X-Hash-CPU-ms", "0"))
+            entry = self.by_page.setdefault(page, [0, 0.0, 0])
+            entry[0] += 1
+            entry[1] += spent * 1000 - hashed
+            entry[2] += int(response.headers.get("X-Query-Count", "0"))
             if SQL:
                 print(f"--- {method} {path} -> {response.status_code}: {len(captured)} queries")
                 for query in captured:
@@ -99,6 +107,9 @@ class Measured:
             f"{without / self.requests:.2f} ms/request, "
             f"{self.queries / self.requests:.1f} queries/request"
         )
+        if os.environ.get("PROFILE_PAGES") == "1":
+            for page, (count, ms, queries) in self.by_page.items():
+                print(f"    {page:<48} {count:5d}x {ms / count:6.2f} ms {queries / count:5.1f} q")
 
 
 def issue(count: int) -> list[dict]:

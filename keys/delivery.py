@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from keys import audit, crypto
 from keys.conf import limits
+from keys.mail import Email
 from keys.models import Activation, AuditEvent, OneTimeCode, OutboundMessage
 from keys.sms import SmsDeliveryError, send_sms
 
@@ -157,7 +158,7 @@ def _send(outbound: OutboundMessage, payload: dict) -> None:
         send_sms(payload["to"], payload["body"])
         return
     headers = {**payload["headers"], "Message-ID": _message_id(outbound)}
-    message = EmailMultiAlternatives(
+    message = Email(
         subject=payload["subject"],
         body=payload["body"],
         from_email=payload["from"],

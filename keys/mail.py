@@ -1,5 +1,9 @@
 """The e-mails the service sends, rendered in the citizen's language with text and HTML parts."""
 
+import email.message
+import email.policy
+from email.headerregistry import BaseHeader, HeaderRegistry
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
@@ -8,7 +12,35 @@ from django.utils import translation
 from keys.conf import limits
 
 
-def build_email(template: str, context: dict, *, to: str, language: str) -> EmailMultiAlternatives:
+class _MadeOnceRegistry(HeaderRegistry):
+    """The standard header classes, each made once. ``HeaderRegistry`` builds a new class
+    (``type(...)``) for every header of every message it formats: about a third of the CPU of
+    turning a two-part e-mail into bytes. The classes made are the same; only kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(key)
+        return made
+
+
+#: ``email.policy.default`` (what Django formats messages with) with the made-once registry.
+POLICY = email.policy.default.clone(header_factory=_MadeOnceRegistry())
+
+
+class Email(EmailMultiAlternatives):
+    """Django's two-part e-mail, formatted under :data:`POLICY`: the same bytes, less CPU."""
+
+    def message(self, *, policy: email.policy.Policy = POLICY) -> email.message.EmailMessage:
+        return super().message(policy=policy)
+
+
+def build_email(template: str, context: dict, *, to: str, language: str) -> Email:
     """Render ``keys/email/<template>_subject.txt``, ``.txt`` and ``.html`` in ``language``."""
     with translation.override(language):
         context = {
@@ -21,9 +53,7 @@ def build_email(template: str, context: dict, *, to: str, language: str) -> Emai
         subject = " ".join(subject.split())
         text = render_to_string(f"keys/email/{template}.txt", context)
         html = render_to_string(f"keys/email/{template}.html", context)
-    message = EmailMultiAlternatives(
-        subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to]
-    )
+    message = Email(subject=subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL, to=[to])
     message.attach_alternative(html, "text/html")
     message.extra_headers["Content-Language"] = language
     return message
