@@ -13,7 +13,9 @@ from keys.prepared import PreparedRead
 
 PATH = "keys.backends.ModelBackend"  # as in settings.AUTHENTICATION_BACKENDS and sessions
 
-_USER = PreparedRead(User.objects.all(), "pk")
+# With the citizen (a LEFT OUTER JOIN; none for staff): every citizen's page asks for it
+# (``citizen_required``), which was a second query of its own.
+_USER = PreparedRead(User.objects.select_related("citizen"), "pk")
 
 
 class ModelBackend(backends.ModelBackend):

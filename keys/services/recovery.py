@@ -21,7 +21,6 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -30,6 +29,7 @@ from django.views.decorators.debug import sensitive_variables
 from keys import audit
 from keys.locking import lock_row
 from keys.models import AuditEvent, RecoveryCode, SignInAttempt, User
+from keys.prepared import PreparedRead
 from keys.services import signin
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -72,13 +72,17 @@ def remaining(user: User) -> int:
     return RecoveryCode.objects.filter(user=user, used_at__isnull=True).count()
 
 
+# The account's codes (one set of SET_SIZE at most: a new set replaces the old), read on every
+# view of "Mijn digitale sleutels": its SQL built once per connection (keys/prepared.py), where
+# the ORM's aggregate built it each time (a fifth of the page's CPU).
+_CODES = PreparedRead(RecoveryCode.objects.only("pk", "used_at"), "user_id")
+
+
 def status(user: User) -> tuple[int, bool]:
     """How many unused codes the account has, and whether it has a set at all (one query): "Mijn
     digitale sleutels" words "none made yet" and "all used" differently."""
-    counts = RecoveryCode.objects.filter(user=user).aggregate(
-        total=Count("pk"), unused=Count("pk", filter=Q(used_at__isnull=True))
-    )
-    return counts["unused"], counts["total"] > 0
+    codes = _CODES.all(user_id=user.pk)
+    return sum(1 for code in codes if code.used_at is None), bool(codes)
 
 
 @sensitive_variables("codes")
