@@ -82,8 +82,9 @@ def test_each_header_class_is_made_once():
     assert POLICY.header_factory["Subject"] is POLICY.header_factory["subject"]
     assert POLICY.header_factory["To"] is POLICY.header_factory["to"]
     # What the registry saves: the standard one makes a new class every time.
-    assert email.policy.default.header_factory["Subject"] is not (
+    assert (
         email.policy.default.header_factory["Subject"]
+        is not (email.policy.default.header_factory["Subject"])
     )
     assert Email(subject="x", body="y", to=["a@example.be"]).message().policy is POLICY
 
