@@ -21,6 +21,7 @@ from django.http import HttpRequest
 
 from keys.models import Activation, AuditEvent, Citizen, User
 from keys.network import client_ip
+from keys.prepared import insert
 from ops.metrics import count_event
 
 __all__ = ["client_ip", "extra_detail", "record"]
@@ -62,16 +63,19 @@ def record(
         actor_label = (
             actor.get_username() if actor is not None else "citizen" if request else "system"
         )
-    event = AuditEvent.objects.create(
-        action=action,
-        actor=actor,
-        actor_label=actor_label[:150],
-        citizen=citizen,
-        activation=activation,
-        **({"activation_id": activation_id} if activation is None and activation_id else {}),
-        ip_address=client_ip(request),
-        user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
-        detail=detail,
+    # One prepared INSERT (keys/prepared.py): the trail's rows are the most frequent write.
+    event = insert(
+        AuditEvent(
+            action=action,
+            actor=actor,
+            actor_label=actor_label[:150],
+            citizen=citizen,
+            activation=activation,
+            **({"activation_id": activation_id} if activation is None and activation_id else {}),
+            ip_address=client_ip(request),
+            user_agent=(request.META.get("HTTP_USER_AGENT", "") if request else "")[:300],
+            detail=detail,
+        )
     )
     count_event(action, detail)
     return event

@@ -42,6 +42,7 @@ from keys import audit, crypto
 from keys.conf import limits
 from keys.mail import Email
 from keys.models import Activation, AuditEvent, OneTimeCode, OutboundMessage
+from keys.prepared import update_row
 from keys.sms import SmsDeliveryError, send_sms
 
 logger = logging.getLogger(__name__)
@@ -295,10 +296,13 @@ def _record_failure(outbound: OutboundMessage) -> None:
 
 def _record_success(outbound: OutboundMessage) -> None:
     if outbound.one_time_code_id:
-        OneTimeCode.objects.filter(pk=outbound.one_time_code_id).update(delivered=True)
+        update_row(OneTimeCode, outbound.one_time_code_id, delivered=True)
     if outbound.purpose == "activation_link" and outbound.activation_id:
-        Activation.objects.filter(pk=outbound.activation_id).update(
-            email_status=Activation.EmailStatus.SENT, email_sent_at=outbound.sent_at
+        update_row(
+            Activation,
+            outbound.activation_id,
+            email_status=Activation.EmailStatus.SENT,
+            email_sent_at=outbound.sent_at,
         )
         audit.record(
             AuditEvent.Action.EMAIL_SENT,

@@ -22,6 +22,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_str
 from django.utils.translation import gettext_lazy as _
 
+from keys.prepared import PreparedRead
 from keys.search import search_name as fold_search_name
 from keys.validators import (
     UsernameValidator,
@@ -52,10 +53,12 @@ class UserManager(BaseUserManager["User"]):
 
     def get_by_natural_key(self, username: str | None) -> User:
         """Look users up by their canonical username, so case and Unicode form do not matter;
-        with the citizen they are (a sign-in asks for it next: one query instead of two)."""
-        return self.select_related("citizen").get(
-            username_canonical=canonical_username(username or "")
-        )
+        with the citizen they are (a sign-in asks for it next: one query instead of two). Its
+        SQL is built once per connection (``keys.prepared``), unless a database is named."""
+        canonical = canonical_username(username or "")
+        if self._db is None:
+            return _user_by_canonical_name().get(username_canonical=canonical)
+        return self.select_related("citizen").get(username_canonical=canonical)
 
     def create_user(self, username: str, password: str | None = None, **extra: object) -> User:
         user = self.model(username=username, **extra)
@@ -136,6 +139,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         self.username = unicodedata.normalize("NFKC", self.username or "")
         self.username_canonical = canonical_username(self.username)
         super().save(*args, **kwargs)
+
+
+@functools.cache
+def _user_by_canonical_name() -> PreparedRead[User]:
+    return PreparedRead(User.objects.select_related("citizen"), "username_canonical")
 
 
 class Citizen(models.Model):

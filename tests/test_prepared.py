@@ -281,3 +281,176 @@ def test_the_authentication_backend_reads_the_user_as_djangos(activated, client)
     User.objects.filter(pk=user.pk).update(is_active=False)
     assert ModelBackend().get_user(user.pk) is None  # as Django's: inactive users are refused
     assert DjangosBackend().get_user(user.pk) is None
+
+
+# --- prepared writes ---------------------------------------------------------------------------
+
+
+def test_an_insert_writes_the_row_the_orm_writes(activated, rf):
+    """Every column, defaults and JSON included, read back by the ORM; the object as saved."""
+    from keys.models import AuditEvent
+    from keys.prepared import insert
+
+    activation, user, _key = activated
+    event = AuditEvent(
+        action=AuditEvent.Action.SIGNIN_SUCCEEDED,
+        actor=user,
+        actor_label="an.prepared",
+        citizen=activation.citizen,
+        activation=activation,
+        ip_address="2001:db8::1",
+        user_agent="Émile's browser",
+        detail={"kind": "totp", "nested": {"n": 1, "é": [True, None]}},
+    )
+    plain = AuditEvent.objects.create(
+        **{f.attname: getattr(event, f.attname) for f in AuditEvent._meta.concrete_fields[1:]}
+    )
+    saved = insert(event)
+    assert saved is event and event.pk is not None and event.pk != plain.pk
+    assert event._state.adding is False and event._state.db == "default"
+    read = AuditEvent.objects.get(pk=event.pk)
+    assert {**values(read), "id": None} == {**values(plain), "id": None}
+    assert read.created_at == event.created_at and read.created_at.tzinfo is not None
+
+
+def test_an_insert_applies_the_fields_defaults(db):
+    from keys.models import SignInAttempt
+    from keys.prepared import insert
+
+    before = timezone.now()
+    attempt = insert(SignInAttempt(username_canonical="jan", succeeded=False))
+    read = SignInAttempt.objects.get(pk=attempt.pk)
+    assert read.ip_address is None and read.succeeded is False
+    assert before <= read.created_at <= timezone.now()
+
+
+def test_update_row_sets_the_columns_of_one_row(activated):
+    from keys.prepared import update_row
+
+    _activation, user, key = activated
+    other = flow.enrol_key(user, "email", None)
+    when = timezone.now() - timedelta(days=3)
+    assert update_row(DigitalKey, key.pk, last_used_at=when, email="é@example.be") == 1
+    key.refresh_from_db()
+    other.refresh_from_db()
+    assert key.last_used_at == when and key.email == "é@example.be"
+    assert other.last_used_at is None
+    assert update_row(DigitalKey, 10**9, last_used_at=when) == 0
+    # A relation by its object or by its column, as QuerySet.update takes it.
+    assert update_row(DigitalKey, key.pk, user=user) == 1
+    assert update_row(DigitalKey, key.pk, user_id=user.pk) == 1
+
+
+def test_delete_row_deletes_one_row(db):
+    from keys.models import SignInAttempt
+    from keys.prepared import delete_row, insert
+
+    kept = insert(SignInAttempt(username_canonical="jan", succeeded=False))
+    gone = insert(SignInAttempt(username_canonical="jan", succeeded=False))
+    assert delete_row(SignInAttempt, gone.pk) == 1
+    assert delete_row(SignInAttempt, gone.pk) == 0
+    assert list(SignInAttempt.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+def test_writes_the_orm_must_do_are_refused(db):
+    """Signals, cascades, expressions, database-side values: the ORM's, never skipped."""
+    from django.db.models import F
+    from django.db.models.signals import post_save
+
+    from keys.models import OutboundMessage, SignInAttempt
+    from keys.prepared import delete_row, insert, update_row
+
+    with pytest.raises(ValueError, match="receivers"):  # ops.signals counts queued messages
+        insert(OutboundMessage(channel="email", recipient="a@example.be"))
+    with pytest.raises(ValueError, match="referred to"):
+        delete_row(User, 1)
+    with pytest.raises(ValueError, match="expressions"):
+        update_row(SignInAttempt, 1, username_canonical=F("ip_address"))
+    with pytest.raises(ValueError, match="own columns"):
+        update_row(SignInAttempt, 1, id=2)
+
+    def listener(**kwargs):  # pragma: no cover - never called
+        pass
+
+    post_save.connect(listener, sender=SignInAttempt)
+    try:
+        with pytest.raises(ValueError, match="receivers"):
+            insert(SignInAttempt(username_canonical="jan", succeeded=False))
+    finally:
+        post_save.disconnect(listener, sender=SignInAttempt)
+    assert not SignInAttempt.objects.exists()
+
+
+def test_the_write_sql_is_built_once_and_counted(db, django_assert_num_queries):
+    from keys import prepared
+    from keys.models import SignInAttempt
+
+    prepared._WRITES.clear()
+    with django_assert_num_queries(3):
+        first = prepared.insert(SignInAttempt(username_canonical="a", succeeded=False))
+        prepared.update_row(SignInAttempt, first.pk, succeeded=True)
+        prepared.delete_row(SignInAttempt, first.pk)
+    statements = dict(prepared._WRITES)
+    assert len(statements) == 3
+    second = prepared.insert(SignInAttempt(username_canonical="b", succeeded=False))
+    prepared.update_row(SignInAttempt, second.pk, succeeded=True)
+    assert statements == prepared._WRITES
+
+
+def test_the_audit_trail_and_sign_in_records_are_the_orms(activated, rf):
+    """What the services write through the prepared statements reads back as written."""
+    from keys import audit
+    from keys.models import AuditEvent
+
+    activation, user, _key = activated
+    request = rf.post("/", REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="UA")
+    request.user = user
+    event = audit.record(
+        AuditEvent.Action.PASSWORD_CHANGED, request=request, activation=activation, why="test"
+    )
+    read = AuditEvent.objects.get(pk=event.pk)
+    assert (read.actor_id, read.actor_label, read.citizen_id, read.activation_id) == (
+        user.pk,
+        "an.prepared",
+        activation.citizen_id,
+        activation.pk,
+    )
+    assert (read.ip_address, read.user_agent, read.detail) == ("10.1.2.3", "UA", {"why": "test"})
+
+
+def test_save_fields_is_save_with_update_fields(activated):
+    """The named columns only, as ``save(update_fields=...)``; the ORM's error for a row gone."""
+    from django.db import DatabaseError
+
+    from keys.prepared import save_fields
+
+    activation, _user, _key = activated
+    activation = Activation.objects.get(pk=activation.pk)
+    when = timezone.now() - timedelta(minutes=5)
+    activation.state = Activation.State.LOCKED
+    activation.closed_at = when
+    activation.failed_code_attempts = 4  # not named: not written
+    save_fields(activation, "state", "closed_at")
+    read = Activation.objects.get(pk=activation.pk)
+    assert (read.state, read.closed_at, read.failed_code_attempts) == ("locked", when, 0)
+    gone = Activation.objects.get(pk=activation.pk)
+    Activation.objects.filter(pk=gone.pk).delete()
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_fields(gone, "state")
+    with pytest.raises(ValueError, match="insert"):
+        save_fields(Activation(state="issued"), "state")
+
+
+def test_models_with_their_own_save_are_refused(activated):
+    """Citizen.save() derives the search name, DigitalKey.save() its one-per-account flag:
+    a prepared write would skip them, so it is refused, not silently wrong."""
+    from keys.prepared import insert, save_fields
+
+    activation, user, key = activated
+    citizen = Citizen.objects.get(pk=activation.citizen_id)
+    with pytest.raises(ValueError, match="own save"):
+        save_fields(citizen, "first_name")
+    with pytest.raises(ValueError, match="own save"):
+        save_fields(key, "phone")
+    with pytest.raises(ValueError, match="own save"):
+        insert(DigitalKey(user=user, kind="email"))

@@ -50,7 +50,7 @@ from keys import audit
 from keys.conf import limits
 from keys.locking import lock_row
 from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
-from keys.prepared import PreparedRead
+from keys.prepared import PreparedRead, insert, save_fields
 
 # The key's newest open code, read with its row locked; its SQL built once per connection
 # (keys/prepared.py), so the write lock is held for less time.
@@ -61,6 +61,10 @@ _OPEN_CODE = PreparedRead(
     "key_id",
 )
 
+# The key's codes of the last hour (the resend cooldown and hourly cap, at every code sent).
+_RECENT_CODES = PreparedRead(
+    OneTimeCode.objects.only("created_at", "consumed_at"), "key_id", "created_at__gt"
+)
 # The key's newest code, sent or not (whether it reached its channel, on every code page).
 _NEWEST_CODE = PreparedRead(OneTimeCode.objects.order_by("-created_at", "-id"), "key_id")
 
@@ -257,11 +261,11 @@ class DeliveredCodeKind(KeyKind):
         now = timezone.now()
         with transaction.atomic():
             lock_row(DigitalKey, key.pk)
-            recent = list(
-                key.codes.filter(created_at__gt=now - timedelta(hours=1)).values_list(
-                    "created_at", "consumed_at"
-                )
-            )
+            hour_ago = now - timedelta(hours=1)
+            recent = [
+                (sent.created_at, sent.consumed_at)
+                for sent in _RECENT_CODES.all(key_id=key.pk, created_at__gt=hour_ago)
+            ]
             # The cooldown runs from the last code still waiting to be used: once a code was
             # used (a finished activation, a sign-in), the next one may be sent at once.
             latest = max((sent for sent, used in recent if used is None), default=None)
@@ -291,11 +295,13 @@ class DeliveredCodeKind(KeyKind):
             # Only the newest code counts: every older unused code dies now, so none can come
             # back to life once the newest is used, and none is delivered late.
             key.codes.filter(consumed_at__isnull=True).update(consumed_at=now)
-            challenge = OneTimeCode.objects.create(
-                key=key,
-                code_hash=_hash_code(key, code),
-                created_at=now,
-                expires_at=now + limits.OTP_TTL,
+            challenge = insert(
+                OneTimeCode(
+                    key=key,
+                    code_hash=_hash_code(key, code),
+                    created_at=now,
+                    expires_at=now + limits.OTP_TTL,
+                )
             )
         outbound = self.deliver(key, code, challenge, signin=signin)
         if outbound.status in (OutboundMessage.Status.RETRYING, OutboundMessage.Status.FAILED):
@@ -337,9 +343,9 @@ class DeliveredCodeKind(KeyKind):
                 return VerifyResult(Outcome.EXHAUSTED, 0)
             if hmac.compare_digest(_hash_code(key, code), challenge.code_hash):
                 challenge.consumed_at = now
-                challenge.save(update_fields=["consumed_at"])
+                save_fields(challenge, "consumed_at")
                 return VerifyResult(Outcome.OK)
             challenge.failed_attempts += 1
-            challenge.save(update_fields=["failed_attempts"])
+            save_fields(challenge, "failed_attempts")
             remaining = limits.OTP_MAX_ATTEMPTS - challenge.failed_attempts
             return VerifyResult(Outcome.EXHAUSTED if remaining <= 0 else Outcome.WRONG, remaining)

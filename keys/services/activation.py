@@ -29,7 +29,7 @@ from keys.models import (
     OutboundMessage,
     User,
 )
-from keys.prepared import PreparedRead
+from keys.prepared import PreparedRead, save_fields, update_row
 
 Action = AuditEvent.Action
 State = Activation.State
@@ -136,7 +136,7 @@ def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest)
             if activation.state in (State.ISSUED, State.OPENED):
                 activation.state = State.CODE_VERIFIED
                 activation.code_verified_at = timezone.now()
-                activation.save(update_fields=["state", "code_verified_at"])
+                save_fields(activation, "state", "code_verified_at")
             audit.record(Action.CODE_ACCEPTED, request=request, activation=activation)
             return CodeResult(CodeOutcome.OK)
         activation.failed_code_attempts += 1
@@ -153,7 +153,7 @@ def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest)
             activation.closed_at = timezone.now()
             fields += ["state", "closed_at"]
             audit.record(Action.ACTIVATION_LOCKED, request=request, activation=activation)
-        activation.save(update_fields=fields)
+        save_fields(activation, *fields)
         if remaining <= 0:
             return CodeResult(CodeOutcome.LOCKED)
         return CodeResult(CodeOutcome.WRONG, remaining)
@@ -161,8 +161,11 @@ def redeem_activation_code(activation_id: int, typed: str, request: HttpRequest)
 
 def accept_terms(activation: Activation, request: HttpRequest) -> None:
     """Record the accepted version of the terms of use and when."""
-    Activation.objects.filter(pk=activation.pk).update(
-        terms_version=limits.TERMS_VERSION, terms_accepted_at=timezone.now()
+    update_row(
+        Activation,
+        activation.pk,
+        terms_version=limits.TERMS_VERSION,
+        terms_accepted_at=timezone.now(),
     )
     audit.record(
         Action.TERMS_ACCEPTED, request=request, activation=activation, version=limits.TERMS_VERSION

@@ -33,7 +33,7 @@ from keys.models import (
     SignInGuard,
     User,
 )
-from keys.prepared import PreparedRead
+from keys.prepared import PreparedRead, delete_row, insert, update_row
 from keys.validators import canonical_username
 
 Action = AuditEvent.Action
@@ -59,6 +59,11 @@ def _canonical(username: str) -> str:
 # Read at every password and code check, their SQL built once per connection (keys/prepared.py):
 # the username's guard row (locked) and its newest attempts.
 _GUARD = PreparedRead(SignInGuard.objects.select_for_update(), "username_canonical")
+
+
+_ANY_ACTIVE_KEY = PreparedRead(
+    DigitalKey.objects.filter(state=DigitalKey.State.ACTIVE).only("pk"), "user_id", limit=1
+)
 
 
 @functools.cache
@@ -114,15 +119,17 @@ def _reserve(request: HttpRequest, username: str) -> tuple[SignInAttempt | None,
         minutes = lockout_remaining(username)
         if minutes:
             return None, minutes
-        attempt = SignInAttempt.objects.create(
-            username_canonical=canonical, ip_address=audit.client_ip(request), succeeded=False
+        attempt = insert(
+            SignInAttempt(
+                username_canonical=canonical, ip_address=audit.client_ip(request), succeeded=False
+            )
         )
     return attempt, 0
 
 
 def _release(attempt: SignInAttempt) -> None:
     """A reserved try was right: it is no failure (a full sign-in records its own success)."""
-    SignInAttempt.objects.filter(pk=attempt.pk).delete()
+    delete_row(SignInAttempt, attempt.pk)
 
 
 def _audit_failure(request: HttpRequest, username: str, user: User | None, reason: str) -> None:
@@ -157,7 +164,7 @@ def check_password(request: HttpRequest, username: str, password: str) -> SignIn
         user is not None
         and not user.is_staff
         and hasattr(user, "citizen")
-        and user.digital_keys.filter(state=DigitalKey.State.ACTIVE).exists()
+        and bool(_ANY_ACTIVE_KEY.all(user_id=user.pk))
     )
     if not eligible:
         _audit_failure(request, username, user, "password")
@@ -182,7 +189,7 @@ def check_key(request: HttpRequest, user: User, key: DigitalKey, code: str) -> V
     if result.ok:
         # The reserved try was the sign-in's success: one UPDATE, where taking it back and
         # recording the success took a DELETE in a transaction and an INSERT.
-        SignInAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
+        update_row(SignInAttempt, attempt.pk, succeeded=True)
     else:
         _audit_failure(request, user.username, user, f"key:{result.outcome}")
     return result
@@ -194,12 +201,14 @@ def record_success(
     """A full sign-in: its success ends the run of failures (unless :func:`check_key` already
     turned its reserved try into the success), the key's last use, the audit event."""
     if not attempt_recorded:
-        SignInAttempt.objects.create(
-            username_canonical=user.username_canonical,
-            ip_address=audit.client_ip(request),
-            succeeded=True,
+        insert(
+            SignInAttempt(
+                username_canonical=user.username_canonical,
+                ip_address=audit.client_ip(request),
+                succeeded=True,
+            )
         )
-    DigitalKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    update_row(DigitalKey, key.pk, last_used_at=timezone.now())
     audit.record(
         Action.SIGNIN_SUCCEEDED,
         request=request,
@@ -274,14 +283,16 @@ def remember_browser(request: HttpRequest, user: User) -> tuple[str, bool]:
         )
         created = known is None
         if created:
-            KnownBrowser.objects.create(
-                user=user,
-                browser_hash=digests[0],
-                user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            insert(
+                KnownBrowser(
+                    user=user,
+                    browser_hash=digests[0],
+                    user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+                )
             )
         else:
             # Re-hashed under the current key, so the old key can be dropped later.
-            KnownBrowser.objects.filter(pk=known.pk).update(last_seen=now, browser_hash=digests[0])
+            update_row(KnownBrowser, known.pk, last_seen=now, browser_hash=digests[0])
     if created:
         audit.record(
             Action.NEW_BROWSER, request=request, actor=user, citizen=getattr(user, "citizen", None)
