@@ -39,3 +39,15 @@ class RedactingLogger(Logger):
 
 logger_class = RedactingLogger
 accesslog = "-"
+
+
+def post_worker_init(worker: object) -> None:
+    """Once the worker has loaded the application: everything made so far (modules, settings,
+    URL patterns, the kinds of key) lives as long as the worker, so the garbage collector is
+    told to leave it out of its full collections (``gc.freeze``). Those collections otherwise
+    walk all of it, again and again, while a request allocates: about 5% of a worker's CPU in
+    ``make bench``. Objects made by requests are collected as before."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -47,7 +47,7 @@ def free_port() -> int:
 def smtp_mailers(port: int) -> dict:
     return {
         "default": {
-            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "BACKEND": "keys.mail_backends.SMTPBackend",
             "OPTIONS": {"host": "127.0.0.1", "port": port, "timeout": 5},
         }
     }

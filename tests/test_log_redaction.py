@@ -374,3 +374,22 @@ def test_gunicorn_writes_json_lines_with_the_request_id_when_asked(tmp_path, tok
     assert health["request_id"] == "req-0123456789"
     assert any("/nl/activeren/[redacted]/" in line["message"] for line in lines)
     assert token not in access.read_text()
+
+
+def test_the_worker_freezes_what_it_loaded(request):
+    """gunicorn takes the configuration's post_worker_init hook, which moves everything alive
+    once the application is loaded out of the collector's full collections (gc.freeze)."""
+    import gc
+
+    from gunicorn.config import Config
+
+    cfg = Config()
+    for name, value in runpy.run_path(str(GUNICORN_CONF)).items():
+        if name in cfg.settings:
+            cfg.set(name, value)
+    assert cfg.post_worker_init.__module__ != "gunicorn.config"  # ours, not the default
+    request.addfinalizer(gc.unfreeze)
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    cfg.post_worker_init(object())
+    assert gc.get_freeze_count() > 10_000

@@ -104,3 +104,111 @@ def test_delivery_sends_the_made_once_formatting(db, settings):
     assert isinstance(sent, Email)
     assert sent.message().policy is POLICY
     assert sent.extra_headers["Message-ID"].startswith("<csam.outbox.")
+
+
+# --- the SMTP backend (keys.mail_backends.SMTPBackend) -----------------------------------------
+
+ADDRESSES = [
+    "noreply@csam-activation.localhost",
+    "CSAM My Digital Keys <noreply@csam-activation.localhost>",
+    "Élise Dupont <elise.dupont@example.be>",
+    '"Dupont, Élise" <elise@example.be>',
+    "jan@exämple.be",
+    "webmaster",
+]
+
+
+def smtp_backends(settings) -> tuple:
+    """Ours and Django's, made as the project makes its mailers (never connected here)."""
+    options = {"host": "127.0.0.1", "port": 25, "timeout": 1}
+    settings.MAILERS = {
+        "default": {"BACKEND": "keys.mail_backends.SMTPBackend", "OPTIONS": options},
+        "django": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options},
+    }
+    return mail.mailers["default"], mail.mailers["django"]
+
+
+def test_envelope_addresses_are_djangos_and_kept(monkeypatch, settings):
+    from django.core.mail.backends.smtp import EmailBackend
+
+    from keys import mail_backends
+
+    monkeypatch.setattr(mail_backends, "_PREPARED", mail_backends.OrderedDict())
+    ours, djangos = smtp_backends(settings)
+    assert type(ours) is mail_backends.SMTPBackend
+    calls = []
+    original = EmailBackend.prep_address
+    monkeypatch.setattr(
+        EmailBackend,
+        "prep_address",
+        lambda self, *a, **k: calls.append(a) or original(self, *a, **k),
+    )
+    for force_ascii in (True, False):
+        for address in ADDRESSES:
+            expected = original(djangos, address, force_ascii=force_ascii)
+            assert ours.prep_address(address, force_ascii=force_ascii) == expected
+            assert ours.prep_address(address, force_ascii=force_ascii) == expected
+    assert len(calls) == 2 * len(ADDRESSES)  # each worked out once
+    for bad in ("a@b.be\r\nBcc: x@y.be", "a@b.be, c@d.be", "a b c"):
+        for _twice in range(2):
+            with pytest.raises(ValueError, match="Invalid address"):
+                ours.prep_address(bad)
+
+
+def test_only_the_newest_addresses_are_kept(monkeypatch, settings):
+    from keys import mail_backends
+
+    monkeypatch.setattr(mail_backends, "_PREPARED", mail_backends.OrderedDict())
+    monkeypatch.setattr(mail_backends, "_PREPARED_MAX", 3)
+    backend, _djangos = smtp_backends(settings)
+    for number in range(5):
+        backend.prep_address(f"p{number}@example.be")
+    backend.prep_address("p2@example.be")  # used again: newest
+    backend.prep_address("p5@example.be")
+    assert [key[0] for key in mail_backends._PREPARED] == [
+        "p4@example.be",
+        "p2@example.be",
+        "p5@example.be",
+    ]
+
+
+def test_the_envelope_over_real_smtp(settings):
+    """aiosmtpd hears the envelope the backend worked out, message after message."""
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp import free_port, smtp_mailers
+
+    class Envelopes:
+        def __init__(self):
+            self.seen = []
+            self.lock = threading.Lock()
+
+        async def handle_DATA(self, server, session, envelope):
+            with self.lock:
+                self.seen.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    handler = Envelopes()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        for _twice in range(2):
+            message = Email(
+                subject="Sleutel geactiveerd",
+                body="Uw sleutel is geactiveerd.",
+                from_email="CSAM My Digital Keys <noreply@csam-activation.localhost>",
+                to=["Élise Dupont <elise.dupont@example.be>", "jan@exämple.be"],
+            )
+            message.attach_alternative("<p>Uw sleutel is geactiveerd.</p>", "text/html")
+            assert message.send() == 1
+    finally:
+        controller.stop()
+    assert len(handler.seen) == 2
+    for mail_from, rcpt_tos, content in handler.seen:
+        assert mail_from == "noreply@csam-activation.localhost"
+        assert rcpt_tos == ["elise.dupont@example.be", "jan@xn--exmple-cua.be"]
+        parsed = email.message_from_bytes(content, policy=email.policy.default)
+        assert parsed["Subject"] == "Sleutel geactiveerd"

@@ -55,7 +55,7 @@ def test_email_host_switches_to_smtp():
     result = run_manage(
         "shell", "--no-imports", "-c", code, **PRODUCTION, EMAIL_HOST="smtp.example.be"
     )
-    assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"
+    assert result.stdout.strip() == "keys.mail_backends.SMTPBackend"
     result = run_manage("shell", "--no-imports", "-c", code, **PRODUCTION)
     assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend"
 
