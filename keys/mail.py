@@ -29,15 +29,20 @@ class _MadeOnceRegistry(HeaderRegistry):
         return made
 
 
-#: ``email.policy.default`` (what Django formats messages with) with the made-once registry.
+#: ``email.policy.default`` (what Django formats messages with) and ``email.policy.SMTP``
+#: (what its SMTP backend sends with: CRLF line ends), each with the made-once registry.
 POLICY = email.policy.default.clone(header_factory=_MadeOnceRegistry())
+SMTP_POLICY = email.policy.SMTP.clone(header_factory=POLICY.header_factory)
+_MADE_ONCE = {id(email.policy.default): POLICY, id(email.policy.SMTP): SMTP_POLICY}
 
 
 class Email(EmailMultiAlternatives):
-    """Django's two-part e-mail, formatted under :data:`POLICY`: the same bytes, less CPU."""
+    """Django's two-part e-mail, formatted under the policy asked for (``email.policy.default``
+    unless said otherwise; Django's SMTP backend asks for ``email.policy.SMTP``), with header
+    classes made once: the same bytes, less CPU."""
 
     def message(self, *, policy: email.policy.Policy = POLICY) -> email.message.EmailMessage:
-        return super().message(policy=policy)
+        return super().message(policy=_MADE_ONCE.get(id(policy), policy))
 
 
 def build_email(template: str, context: dict, *, to: str, language: str) -> Email:

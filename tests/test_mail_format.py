@@ -4,6 +4,7 @@ Django's own formatting under ``email.policy.default`` gives, and it is what del
 from __future__ import annotations
 
 import email
+import email.headerregistry
 import email.policy
 import re
 from types import SimpleNamespace
@@ -66,16 +67,25 @@ def messages() -> list[Email]:
     return [*made, long]
 
 
+@pytest.mark.parametrize("policy", ["default", "SMTP"])
 @pytest.mark.parametrize("index", range(9))
-def test_the_bytes_are_djangos_under_the_default_policy(settings, index):
+def test_the_bytes_are_djangos_under_each_policy(settings, index, policy):
+    """Under ``email.policy.default`` (Django's own) and ``email.policy.SMTP`` (what its SMTP
+    backend asks for)."""
     settings.SITE_URL = "https://mijnsleutels.example.be"
     message = messages()[index]
-    ours = message.message().as_bytes()
-    djangos = EmailMultiAlternatives.message(message, policy=email.policy.default).as_bytes()
+    asked = getattr(email.policy, policy)
+    made = message.message(policy=asked)
+    assert made.policy is not asked and made.policy.linesep == asked.linesep
+    assert made.policy.header_factory is POLICY.header_factory
+    ours = made.as_bytes()
+    djangos = EmailMultiAlternatives.message(message, policy=asked).as_bytes()
     assert comparable(ours) == comparable(djangos)
     parsed = email.message_from_bytes(ours, policy=email.policy.default)
     assert parsed["Subject"] == message.subject
-    assert parsed.get_body(("plain",)).get_content().rstrip("\n") == message.body.rstrip("\n")
+    assert parsed.get_body(("plain",)).get_content().replace("\r\n", "\n").rstrip("\n") == (
+        message.body.rstrip("\n")
+    )
 
 
 def test_each_header_class_is_made_once():
@@ -172,7 +182,7 @@ def test_only_the_newest_addresses_are_kept(monkeypatch, settings):
     ]
 
 
-def test_the_envelope_over_real_smtp(settings):
+def test_the_envelope_over_real_smtp(settings, monkeypatch):
     """aiosmtpd hears the envelope the backend worked out, message after message."""
     import threading
 
@@ -191,6 +201,16 @@ def test_the_envelope_over_real_smtp(settings):
             return "250 OK"
 
     handler = Envelopes()
+    made_anew = []
+    standard = email.headerregistry.HeaderRegistry.__getitem__
+    warmed = []
+
+    def counting(self, name):
+        if warmed:
+            made_anew.append(name)
+        return standard(self, name)
+
+    monkeypatch.setattr(email.headerregistry.HeaderRegistry, "__getitem__", counting)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
@@ -204,9 +224,11 @@ def test_the_envelope_over_real_smtp(settings):
             )
             message.attach_alternative("<p>Uw sleutel is geactiveerd.</p>", "text/html")
             assert message.send() == 1
+            warmed.append(True)
     finally:
         controller.stop()
     assert len(handler.seen) == 2
+    assert made_anew == []  # after the first message, every header class was made before
     for mail_from, rcpt_tos, content in handler.seen:
         assert mail_from == "noreply@csam-activation.localhost"
         assert rcpt_tos == ["elise.dupont@example.be", "jan@xn--exmple-cua.be"]
