@@ -234,3 +234,148 @@ def test_the_envelope_over_real_smtp(settings, monkeypatch):
         assert rcpt_tos == ["elise.dupont@example.be", "jan@xn--exmple-cua.be"]
         parsed = email.message_from_bytes(content, policy=email.policy.default)
         assert parsed["Subject"] == "Sleutel geactiveerd"
+
+
+# --- the kept SMTP connection ------------------------------------------------------------------
+
+
+class Counting:
+    """An aiosmtpd handler that counts greetings (one per connection) and messages, and
+    refuses the recipients named in ``refuse``."""
+
+    def __init__(self, refuse=()):
+        import threading
+
+        self.greetings = 0
+        self.messages = []
+        self.refuse = set(refuse)
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.greetings += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def kept(monkeypatch):
+    """No connection kept from another test; none left behind."""
+    from keys import mail_backends
+
+    monkeypatch.setattr(mail_backends, "_KEPT", mail_backends._Kept())
+    yield mail_backends
+    entry = mail_backends._KEPT.entry
+    if entry is not None:
+        entry[1].close()
+
+
+def serve(handler, port=None):
+    from aiosmtpd.controller import Controller
+
+    from tests.smtp import free_port
+
+    controller = Controller(handler, hostname="127.0.0.1", port=port or free_port())
+    controller.start()
+    return controller
+
+
+def send(to="a@example.be"):
+    return Email(subject="Test", body="Body", to=[to]).send()
+
+
+def test_the_connection_is_kept_for_the_next_message(settings, kept):
+    from tests.smtp import smtp_mailers
+
+    handler = Counting()
+    controller = serve(handler)
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        for number in range(3):
+            assert send(f"p{number}@example.be") == 1
+    finally:
+        controller.stop()
+    assert handler.messages == [["p0@example.be"], ["p1@example.be"], ["p2@example.be"]]
+    assert handler.greetings == 1
+
+
+def test_a_kept_connection_the_server_closed_is_replaced(settings, kept):
+    """The server went away (restarted, or closed the idle connection): the message still
+    goes, once, over a new connection."""
+    from tests.smtp import smtp_mailers
+
+    first, second = Counting(), Counting()
+    controller = serve(first)
+    port = controller.port
+    settings.MAILERS = smtp_mailers(port)
+    assert send("before@example.be") == 1
+    controller.stop()
+    controller = serve(second, port=port)
+    try:
+        assert send("after@example.be") == 1
+    finally:
+        controller.stop()
+    assert first.messages == [["before@example.be"]]
+    assert second.messages == [["after@example.be"]]
+    assert second.greetings == 1
+
+
+def test_an_idle_connection_is_not_used_again(settings, kept, monkeypatch):
+    from tests.smtp import smtp_mailers
+
+    monkeypatch.setattr(kept, "KEEP_IDLE_SECONDS", 0.0)
+    handler = Counting()
+    controller = serve(handler)
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        assert send() == 1
+        assert send() == 1
+    finally:
+        controller.stop()
+    assert len(handler.messages) == 2 and handler.greetings == 2
+
+
+def test_a_connection_that_saw_an_error_is_not_kept(settings, kept):
+    import smtplib
+
+    from tests.smtp import smtp_mailers
+
+    handler = Counting(refuse={"nobody@example.be"})
+    controller = serve(handler)
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            send("nobody@example.be")
+        assert kept._KEPT.entry is None
+        assert send("somebody@example.be") == 1
+    finally:
+        controller.stop()
+    assert handler.messages == [["somebody@example.be"]]
+    assert handler.greetings == 2
+
+
+def test_another_server_gets_its_own_connection(settings, kept):
+    from tests.smtp import smtp_mailers
+
+    one, two = Counting(), Counting()
+    first, second = serve(one), serve(two)
+    try:
+        for controller in (first, second, first):
+            settings.MAILERS = smtp_mailers(controller.port)
+            assert send() == 1
+    finally:
+        first.stop()
+        second.stop()
+    assert (len(one.messages), len(two.messages)) == (2, 1)
+    assert (one.greetings, two.greetings) == (2, 1)
