@@ -43,8 +43,9 @@ class SMTPBackend(smtp.EmailBackend):
     - The connection is kept for the next message (one per thread, idle at most
       :data:`KEEP_IDLE_SECONDS`): Django's backend connects, greets (``EHLO``) and quits for
       every message, a fifth of the CPU of sending one here. A kept connection the server has
-      closed meanwhile fails at its first command; the message then goes once more over a new
-      connection. A connection that saw any other error is closed, never kept.
+      closed meanwhile fails at its first command (or answers ``421``: closing, as a relay
+      that takes a few messages per connection does); the message then goes once more over a
+      new connection. A connection that saw any other error is closed, never kept.
     - ``prep_address`` parses the sender and each recipient with the e-mail package's full
       header grammar on every message (a third of the CPU of sending one); the sender is always
       the same and a citizen gets a few messages within minutes, so the outcome is kept (the
@@ -101,6 +102,12 @@ class SMTPBackend(smtp.EmailBackend):
         except (smtplib.SMTPServerDisconnected, ConnectionError):
             self._broken = True
             if not self._reused:
+                raise
+        except smtplib.SMTPResponseException as error:
+            # 421: the server is closing this connection (too many messages on it, shutting
+            # down), said before it accepted anything.
+            self._broken = True
+            if not self._reused or error.smtp_code != 421:
                 raise
         except BaseException:
             self._broken = True

@@ -379,3 +379,28 @@ def test_another_server_gets_its_own_connection(settings, kept):
         second.stop()
     assert (len(one.messages), len(two.messages)) == (2, 1)
     assert (one.greetings, two.greetings) == (2, 1)
+
+
+def test_a_kept_connection_answered_421_is_replaced(settings, kept):
+    """A relay that takes a few messages per connection says 421 at the next MAIL FROM: the
+    message goes over a new connection at once (not to a retry minutes later)."""
+    from tests.smtp import smtp_mailers
+
+    class OnePerConnection(Counting):
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            if getattr(session, "used", False):
+                return "421 Too many messages on this connection"
+            session.used = True
+            envelope.mail_from = address
+            return "250 OK"
+
+    handler = OnePerConnection()
+    controller = serve(handler)
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        assert send("one@example.be") == 1
+        assert send("two@example.be") == 1
+    finally:
+        controller.stop()
+    assert handler.messages == [["one@example.be"], ["two@example.be"]]
+    assert handler.greetings == 2
