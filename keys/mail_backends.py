@@ -118,7 +118,13 @@ class SMTPBackend(smtp.EmailBackend):
         self.connection, self._reused, self._broken = None, False, False
         if not super().open():
             return False  # failed silently (fail_silently), as Django's open() does
-        return super()._send(email_message)
+        try:
+            sent = super()._send(email_message)
+        except BaseException:
+            self._broken = True  # this one is not kept either
+            raise
+        self._broken = not sent
+        return sent
 
     @staticmethod
     def _close_quietly(connection: smtplib.SMTP | None) -> None:

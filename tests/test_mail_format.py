@@ -404,3 +404,25 @@ def test_a_kept_connection_answered_421_is_replaced(settings, kept):
         controller.stop()
     assert handler.messages == [["one@example.be"], ["two@example.be"]]
     assert handler.greetings == 2
+
+
+def test_a_replacement_connection_that_fails_is_not_kept(settings, kept):
+    """The kept connection is gone and its replacement's server refuses the recipient: the
+    error reaches the caller (the outbox retries) and no connection is kept."""
+    import smtplib
+
+    from tests.smtp import smtp_mailers
+
+    first, second = Counting(), Counting(refuse={"nobody@example.be"})
+    controller = serve(first)
+    port = controller.port
+    settings.MAILERS = smtp_mailers(port)
+    assert send("before@example.be") == 1
+    controller.stop()
+    controller = serve(second, port=port)
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            send("nobody@example.be")
+        assert kept._KEPT.entry is None
+    finally:
+        controller.stop()
