@@ -46,7 +46,7 @@ def password_help() -> str:
 
 @functools.lru_cache(maxsize=32)
 def _password_help_for(_language: str | None, validators: tuple) -> str:
-    # Made here, in the language of the key (the active one); format_html's output, safe.
+    # Made now, in the language it is kept under (the active one); format_html's output, safe.
     made = str(password_validation.password_validators_help_text_html(list(validators)))
     return mark_safe(made)  # noqa: S308
 

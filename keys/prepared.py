@@ -238,10 +238,11 @@ class PreparedRead[M: Model]:
 # --- writes ------------------------------------------------------------------------------------
 #
 # ``Model.save()`` and ``QuerySet.update()``/``delete()`` build their SQL on every call too
-# (about 0.3 ms of CPU for an audit row's INSERT through ``save()``). The three functions below
-# keep each statement's SQL per model, columns and database, and adapt the values as the ORM's
+# (about 0.3 ms of CPU for an audit row's INSERT through ``save()``). The functions below keep
+# each statement's SQL per model, columns and database, and adapt the values as the ORM's
 # compilers do (``pre_save`` then ``get_db_prep_save``). They send no signals: they are for the
-# models nobody listens to (``tests/test_prepared.py`` checks the rows against the ORM's own).
+# models nobody listens to and whose ``save()``/``delete()`` is Django's own (others are
+# refused; ``tests/test_prepared.py`` checks the rows against the ORM's own).
 
 _WRITES: dict[tuple, str] = {}
 

@@ -291,6 +291,19 @@ def serve(handler, port=None):
     return controller
 
 
+def restarted(settings, first, second):
+    """One message over a connection to ``first``, which then stops; ``second`` serves on the
+    same port, so the kept connection is dead. Returns ``second``'s controller."""
+    from tests.smtp import smtp_mailers
+
+    controller = serve(first)
+    port = controller.port
+    settings.MAILERS = smtp_mailers(port)
+    assert send("before@example.be") == 1
+    controller.stop()
+    return serve(second, port=port)
+
+
 def send(to="a@example.be"):
     return Email(subject="Test", body="Body", to=[to]).send()
 
@@ -313,15 +326,8 @@ def test_the_connection_is_kept_for_the_next_message(settings, kept):
 def test_a_kept_connection_the_server_closed_is_replaced(settings, kept):
     """The server went away (restarted, or closed the idle connection): the message still
     goes, once, over a new connection."""
-    from tests.smtp import smtp_mailers
-
     first, second = Counting(), Counting()
-    controller = serve(first)
-    port = controller.port
-    settings.MAILERS = smtp_mailers(port)
-    assert send("before@example.be") == 1
-    controller.stop()
-    controller = serve(second, port=port)
+    controller = restarted(settings, first, second)
     try:
         assert send("after@example.be") == 1
     finally:
@@ -411,15 +417,8 @@ def test_a_replacement_connection_that_fails_is_not_kept(settings, kept):
     error reaches the caller (the outbox retries) and no connection is kept."""
     import smtplib
 
-    from tests.smtp import smtp_mailers
-
     first, second = Counting(), Counting(refuse={"nobody@example.be"})
-    controller = serve(first)
-    port = controller.port
-    settings.MAILERS = smtp_mailers(port)
-    assert send("before@example.be") == 1
-    controller.stop()
-    controller = serve(second, port=port)
+    controller = restarted(settings, first, second)
     try:
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             send("nobody@example.be")
