@@ -6,3 +6,6 @@ class KeysConfig(AppConfig):
     name = "keys"
     verbose_name = _("My digital keys")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from keys import checks  # noqa: F401 - registers the deployment checks

@@ -1,7 +1,7 @@
 """The provider is off in production unless turned on, and then only with a key of its own."""
 
 from oidc.keyconfig import generate_pem
-from tests.test_settings import PRODUCTION, run_manage
+from tests.test_settings import PRODUCTION, SHARED_CACHE, run_manage
 
 SHOW = (
     "from django.conf import settings; from django.urls import resolve, Resolver404\n"
@@ -26,7 +26,7 @@ def test_on_with_a_key_file_passes_check_deploy(tmp_path):
     key = tmp_path / "oidc.pem"
     key.write_text(generate_pem())
     env = {**PRODUCTION, "OIDC_PROVIDER_ENABLED": "true", "OIDC_RSA_PRIVATE_KEY_FILE": str(key)}
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **env, **SHARED_CACHE)
     assert result.returncode == 0, result.stdout + result.stderr
     result = run_manage("shell", "--no-imports", "-c", SHOW, **env)
     assert result.stdout.strip() == "True True", result.stderr

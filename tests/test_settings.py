@@ -28,10 +28,27 @@ PRODUCTION = {
 }
 
 
+# The cache every worker shares (rate limits); check --deploy does not connect to it.
+SHARED_CACHE = {"REDIS_URL": "redis://127.0.0.1:6379/1"}
+
+
 def test_check_deploy_reports_nothing_with_production_variables():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **SHARED_CACHE
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_that_rate_limits_in_process_memory_are_per_worker():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode != 0
+    assert "keys.W001" in result.stderr
+    assert "REDIS_URL" in result.stderr
+    # A warning, not an error: a single-process site may run so.
+    result = run_manage("check", "--deploy", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "keys.W001" in result.stderr
 
 
 def test_debug_is_off_and_a_secret_key_is_required_by_default():
