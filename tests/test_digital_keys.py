@@ -5,6 +5,8 @@ from datetime import timedelta
 import pyotp
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from keys import crypto, sms
@@ -49,6 +51,26 @@ class TestEveryKind:
         assert first.pk == second.pk
         second.refresh_from_db()
         assert first.secret_encrypted == second.secret_encrypted
+
+    def test_a_new_key_is_written_by_one_insert_with_what_enrol_prepared(self, account, kind):
+        with CaptureQueriesContext(connection) as queries:
+            key = make_key(account, kind)
+        writes = [q["sql"] for q in queries if "keys_digitalkey" in q["sql"].split(" WHERE")[0]]
+        writes = [sql for sql in writes if not sql.startswith("SELECT")]
+        assert len(writes) == 1 and writes[0].startswith("INSERT"), writes
+        stored = DigitalKey.objects.get(pk=key.pk)
+        assert stored.secret_encrypted == key.secret_encrypted
+        if kind == "totp":
+            assert len(crypto.decrypt(stored.secret_encrypted)) == 32
+
+    def test_a_pending_key_without_its_secret_gets_one_saved(self, account, kind):
+        key = make_key(account, kind)
+        DigitalKey.objects.filter(pk=key.pk).update(secret_encrypted="")
+        again = make_key(account, kind)
+        assert again.pk == key.pk
+        stored = DigitalKey.objects.get(pk=key.pk)
+        assert stored.secret_encrypted == again.secret_encrypted
+        assert bool(stored.secret_encrypted) == (kind == "totp")
 
     def test_right_code_once_then_never_again(self, account, kind):
         key = make_key(account, kind)

@@ -179,7 +179,11 @@ class KeyKind:
         return {}
 
     def enrol(self, key: DigitalKey) -> None:
-        """Prepare a new, pending key (generate a secret, say). Must be idempotent."""
+        """Prepare a new, pending key (generate a secret, say). Must be idempotent.
+
+        Called on the key before its first save (``key._state.adding``: set the fields, the
+        caller's INSERT writes them) and on a pending key read back (save what it changes).
+        """
 
     def send_challenge(
         self, key: DigitalKey, *, request: HttpRequest | None = None, signin: bool = False

@@ -69,14 +69,15 @@ class TotpKind(KeyKind):
         if key.secret_encrypted:
             return
         key.secret_encrypted = crypto.encrypt(pyotp.random_base32(length=32))
-        key.save(update_fields=["secret_encrypted"])
+        if not key._state.adding:  # a new key gets its secret with its INSERT
+            key.save(update_fields=["secret_encrypted"])
 
     def secret(self, key: DigitalKey) -> str:
         return crypto.decrypt(key.secret_encrypted)
 
-    def provisioning_uri(self, key: DigitalKey) -> str:
+    def provisioning_uri(self, key: DigitalKey, secret: str | None = None) -> str:
         return otpauth_uri(
-            self.secret(key),
+            self.secret(key) if secret is None else secret,
             account=key.user.get_username(),
             issuer=limits.TOTP_ISSUER,
             digits=limits.TOTP_DIGITS,
@@ -84,11 +85,12 @@ class TotpKind(KeyKind):
         )
 
     def setup_context(self, key: DigitalKey) -> dict[str, Any]:
-        uri = self.provisioning_uri(key)
+        secret = self.secret(key)  # decrypted once for the QR code and the text beside it
+        uri = self.provisioning_uri(key, secret)
         return {
             "otpauth_uri": uri,
             "qr_svg": qr_svg(uri),
-            "secret_grouped": group_secret(self.secret(key)),
+            "secret_grouped": group_secret(secret),
             "authenticator_apps": AUTHENTICATOR_APPS,
         }
 

@@ -220,13 +220,16 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
         lock_row(User, user.pk)
         key = _PENDING_KEY.first(user_id=user.pk, kind=kind)
         if key is None:
-            key = DigitalKey.objects.create(
+            key = DigitalKey(
                 user=user,
                 kind=kind,
                 activation=activation,
                 **implementation.target_fields(getattr(user, "citizen", None), phone),
             )
-        elif implementation.needs_phone and phone and key.phone != phone:
+            implementation.enrol(key)  # its secret, written by the one INSERT below
+            key.save(force_insert=True)
+            return key
+        if implementation.needs_phone and phone and key.phone != phone:
             key.phone = phone
             key.save(update_fields=["phone"])
             key.codes.filter(consumed_at__isnull=True).update(consumed_at=timezone.now())
