@@ -573,22 +573,40 @@ def fresh_postgres(name: str) -> str:
     return f"{PG_URL.rstrip('/')}/{name}"
 
 
-def hash_cpu_ms() -> float:
-    """CPU (all threads) of one argon2id hash with the product's parameters, median of 7."""
-    import argon2
+def measure_hash_cpu_ms() -> dict[str, float]:
+    """CPU (all threads) of one argon2id hash at the product's cost, median of 7: with Django's
+    hasher (the floor's: fresh memory each time) and with the product's (its memory kept). In a
+    child process (``--hash-cpu``): one Django per process."""
+    import django
+    from django.conf import settings
 
-    from keys.hashers import CSAMArgon2PasswordHasher as Hasher
+    settings.configure()
+    django.setup()
+    from benchmarks.querycount import TimedArgon2Hasher, TimedStockArgon2Hasher
 
-    hasher = argon2.PasswordHasher(
-        time_cost=Hasher.time_cost, memory_cost=Hasher.memory_cost, parallelism=Hasher.parallelism
+    out = {}
+    for name, hasher in (("stock", TimedStockArgon2Hasher()), ("product", TimedArgon2Hasher())):
+        salt = hasher.salt()
+        hasher.encode("warm-up", salt)
+        samples = []
+        for _ in range(7):
+            start = time.process_time()
+            hasher.encode(PASSWORD, salt)
+            samples.append((time.process_time() - start) * 1000)
+        out[name] = round(statistics.median(samples), 1)
+    return out
+
+
+def hash_cpu_ms() -> dict[str, float]:
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, __file__, "--hash-cpu"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    hasher.hash("warm-up")
-    samples = []
-    for _ in range(7):
-        start = time.process_time()
-        hasher.hash(PASSWORD)
-        samples.append((time.process_time() - start) * 1000)
-    return statistics.median(samples)
+    return json.loads(result.stdout)
 
 
 # --- one application on one database ------------------------------------------------------------
@@ -798,7 +816,9 @@ def format_report(data: dict) -> str:
         f"make bench: {data['citizens']} citizens at once, {data['rounds']} flows each per "
         f"scenario, sign-in {data['signin_rounds']}x, gunicorn {data['workers']} sync workers, "
         f"median of {data['repeat']} interleaved run(s), "
-        f"{os.cpu_count()} CPUs; one argon2id hash here, idle: {data['hash_cpu_ms']:.0f} ms CPU"
+        f"{os.cpu_count()} CPUs; one argon2id hash here, idle: "
+        f"{data['hash_cpu_ms']['stock']:.0f} ms CPU with Django's hasher (the floor's), "
+        f"{data['hash_cpu_ms']['product']:.0f} ms with the product's (memory kept)"
     ]
     for kind, apps in data["databases"].items():
         ratios = data["ratios"].get(kind, {})
@@ -870,8 +890,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile-dir", default=str(ROOT / "var" / "profiles"))
     parser.add_argument("--prepare", help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--hash-cpu", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    if args.hash_cpu:  # the child process that times the two hashers
+        print(json.dumps(measure_hash_cpu_ms()))
+        return 0
     if args.prepare:  # the child process that prepares one database
         prepare_one = prepare_product if args.prepare == "product" else prepare_floor
         with contextlib.redirect_stdout(sys.stderr):
@@ -887,7 +911,7 @@ def main(argv: list[str] | None = None) -> int:
         "signin_rounds": args.signin_rounds,
         "workers": args.workers,
         "repeat": args.repeat,
-        "hash_cpu_ms": round(hash_cpu_ms(), 1),
+        "hash_cpu_ms": hash_cpu_ms(),
         "databases": {},
     }
     failed = 0

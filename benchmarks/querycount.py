@@ -13,6 +13,7 @@ save included.
 
 import time
 
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.db import connections
 
 from keys.hashers import CSAMArgon2PasswordHasher
@@ -20,9 +21,7 @@ from keys.hashers import CSAMArgon2PasswordHasher
 _hash_cpu = [0.0]
 
 
-class TimedArgon2Hasher(CSAMArgon2PasswordHasher):
-    """The product's hasher (same algorithm name, same cost), timing its own CPU."""
-
+class _Timed:
     def encode(self, password, salt):
         started = time.process_time()
         try:
@@ -36,6 +35,20 @@ class TimedArgon2Hasher(CSAMArgon2PasswordHasher):
             return super().verify(password, encoded)
         finally:
             _hash_cpu[0] += time.process_time() - started
+
+
+class TimedArgon2Hasher(_Timed, CSAMArgon2PasswordHasher):
+    """The product's hasher (``keys/hashers.py``: its cost, its memory kept between hashes),
+    timing its own CPU."""
+
+
+class TimedStockArgon2Hasher(_Timed, Argon2PasswordHasher):
+    """The floor's: Django's own argon2 hasher (a fresh 64 MiB for every hash) at the product's
+    cost (time, memory, lanes: whatever ``keys/hashers.py`` says), timing its own CPU."""
+
+    time_cost = CSAMArgon2PasswordHasher.time_cost
+    memory_cost = CSAMArgon2PasswordHasher.memory_cost
+    parallelism = CSAMArgon2PasswordHasher.parallelism
 
 
 class QueryCountMiddleware:

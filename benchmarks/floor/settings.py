@@ -57,9 +57,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # as the pro
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The product's hasher class (timing itself for the benchmark): the same argon2id cost,
-# whatever keys/hashers.py says.
-PASSWORD_HASHERS = ["benchmarks.querycount.TimedArgon2Hasher"]
+# Django's own argon2 hasher (timing itself for the benchmark) at the product's argon2id cost,
+# whatever keys/hashers.py says: what a minimal service would use. The product's hasher computes
+# the same hash in memory it keeps between hashes (keys/hashers.py); the floor does not.
+PASSWORD_HASHERS = ["benchmarks.querycount.TimedStockArgon2Hasher"]
 AUTH_PASSWORD_VALIDATORS = [  # what Django's UserCreationForm checks by default
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
