@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.bench import format_report
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("activate-app", "activate-email", "signin")
 
@@ -66,6 +68,13 @@ def test_bench_measures_product_and_floor(tmp_path):
     }
     # The product's requests per activation: link and five POSTs, each with its redirect.
     assert apps["product"]["activate-app"]["requests_per_flow"] == 12
+    # One hash timed with each hasher; the floor's is Django's unless asked otherwise.
+    assert data["hash_cpu_ms"]["stock"] > 0 and data["hash_cpu_ms"]["product"] > 0
+    assert data["floor_hasher"] == "Django"
+    report = format_report(data)
+    assert "with Django's hasher (the floor's)" in report
+    assert "the floor hashes with Django's" in report
+    assert "sqlite · activate-app" in report and "sqlite · targets (issue 10)" in report
 
 
 def test_profile_flow_walks_every_flow_in_one_process(tmp_path):

@@ -60,7 +60,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Django's own argon2 hasher (timing itself for the benchmark) at the product's argon2id cost,
 # whatever keys/hashers.py says: what a minimal service would use. The product's hasher computes
 # the same hash in memory it keeps between hashes (keys/hashers.py); the floor does not.
-PASSWORD_HASHERS = ["benchmarks.querycount.TimedStockArgon2Hasher"]
+# (``make bench BENCH_ARGS="--floor-hasher product"`` gives it the product's, for comparison.)
+PASSWORD_HASHERS = [
+    os.environ.get("BENCH_FLOOR_HASHER", "benchmarks.querycount.TimedStockArgon2Hasher")
+]
 AUTH_PASSWORD_VALIDATORS = [  # what Django's UserCreationForm checks by default
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
