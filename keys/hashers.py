@@ -56,7 +56,6 @@ _lent: dict[int, Any] = {}
 _new_block = ffi.new_allocator(should_clear_after_alloc=False)
 
 
-@ffi.callback("int(uint8_t **, size_t)", error=lib.ARGON2_MEMORY_ALLOCATION_ERROR)
 def _allocate(memory: Any, size: int) -> int:
     with _lock:
         free = _pool.get(size)
@@ -70,7 +69,6 @@ def _allocate(memory: Any, size: int) -> int:
     return lib.ARGON2_OK
 
 
-@ffi.callback("void(uint8_t *, size_t)")
 def _free(memory: Any, size: int) -> None:
     # argon2 has wiped the block (clear_internal_memory) before it calls this.
     with _lock:
@@ -80,6 +78,24 @@ def _free(memory: Any, size: int) -> None:
             if len(free) < POOL_SIZE:
                 free.append(block)
     # A block not kept is released when its last reference goes, here.
+
+
+def _callbacks() -> tuple[Any, Any] | None:
+    """The two C callbacks, or None where the system refuses to make them (cffi's callbacks
+    need memory that is writable and executable, which some hardened kernels deny): the hasher
+    then works as Django's, a fresh block each hash."""
+    try:
+        return (
+            ffi.callback(
+                "int(uint8_t **, size_t)", _allocate, error=lib.ARGON2_MEMORY_ALLOCATION_ERROR
+            ),
+            ffi.callback("void(uint8_t *, size_t)", _free),
+        )
+    except Exception:  # MemoryError or OSError from libffi's closure allocation
+        return None
+
+
+CALLBACKS = _callbacks()
 
 
 def raw_hash(
@@ -93,7 +109,8 @@ def raw_hash(
     type: Type = Type.ID,
     version: int = ARGON2_VERSION,
 ) -> bytes:
-    """argon2's raw output for these inputs (``argon2_ctx``), its memory from the pool."""
+    """argon2's raw output for these inputs (``argon2_ctx``), its memory from the pool (from
+    ``malloc``, as Django's, where the callbacks could not be made)."""
     out = ffi.new("uint8_t[]", hash_len)
     c_password = ffi.new("uint8_t[]", password)
     c_salt = ffi.new("uint8_t[]", salt)
@@ -115,8 +132,8 @@ def raw_hash(
             "lanes": parallelism,
             "threads": parallelism,
             "version": version,
-            "allocate_cbk": _allocate,
-            "free_cbk": _free,
+            "allocate_cbk": CALLBACKS[0] if CALLBACKS else ffi.NULL,
+            "free_cbk": CALLBACKS[1] if CALLBACKS else ffi.NULL,
             "flags": lib.ARGON2_DEFAULT_FLAGS,
         },
     )

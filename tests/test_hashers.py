@@ -136,6 +136,21 @@ def test_concurrent_hashes_are_right_and_the_pool_stays_bounded():
     assert all(len(blocks) <= hashers.POOL_SIZE for blocks in hashers._pool.values())
 
 
+def test_without_the_callbacks_the_same_hash_in_fresh_memory(monkeypatch):
+    """Where the system refuses cffi's callbacks (keys.hashers.CALLBACKS is None), argon2
+    allocates its memory itself, as with Django's hasher: the same strings."""
+    monkeypatch.setattr(hashers, "CALLBACKS", None)
+    ours, stock = CSAMArgon2PasswordHasher(), StockAtOurCost()
+    salt = ours.salt()
+    before = faults()
+    encoded = ours.encode("Correct-Horse-9x", salt)
+    pages = CSAMArgon2PasswordHasher.memory_cost * 1024 // resource.getpagesize()
+    assert faults() - before >= pages * 0.9
+    assert encoded == stock.encode("Correct-Horse-9x", salt)
+    assert ours.verify("Correct-Horse-9x", encoded)
+    assert not ours.verify("Correct-Horse-9", encoded)
+
+
 def test_argon2_s_refusals_are_hashing_errors():
     with pytest.raises(HashingError):
         raw_hash(b"pw", b"short", time_cost=1, memory_cost=1024, parallelism=1, hash_len=32)
