@@ -1,9 +1,10 @@
 """System checks of the deployment (``manage.py check --deploy``).
 
-``keys.W001``: the rate limits (``keys/ratelimit.py``) are counted in the default cache. In process
-memory (``REDIS_URL`` unset) every gunicorn worker counts on its own, so with N workers a citizen
-or an attacker gets N times every limit of SPEC §5 (the link, the paper code, key codes, sign-in).
-Only a deployment served by one single process may leave it so.
+``keys.W001``: the rate limits of ``RATE_LIMITS`` (``keys/conf.py``, ``keys/ratelimit.py``:
+per address, per activation, per key) are counted in the default cache. In process memory
+(``REDIS_URL`` unset) every gunicorn worker counts on its own, so with N workers a citizen or an
+attacker gets N times each of them. (The sign-in lockout per account, SPEC §3, is counted in the
+database and is not affected.) Only a site served by one single process may leave it so.
 """
 
 from __future__ import annotations
