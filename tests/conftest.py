@@ -92,3 +92,28 @@ def _empty_cache():
     yield
     for cache in caches.all(initialized_only=True):
         cache.clear()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):  # pytest-django's, extended
+    """Close every database connection still open before pytest-django drops the test database.
+
+    Django keeps a connection per thread, and per context in a thread where an event loop runs
+    (asgiref's ``Local``; Playwright's sync API runs one in the main thread), and pytest-django
+    closes only the current one before it drops the test database. On PostgreSQL the drop then
+    failed with "being accessed by other users" (a warning at the end of the suite, the
+    database left behind): after the browser tests the main thread has two connection wrappers,
+    used in turn (a per-test count of open wrappers showed it). No test depends on this: it
+    runs after the last one.
+    """
+    yield
+    import gc
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    for wrapper in [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper)]:
+        if wrapper.connection is not None:
+            try:
+                wrapper.connection.close()
+            finally:
+                wrapper.connection = None
