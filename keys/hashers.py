@@ -40,9 +40,9 @@ import hmac
 import threading
 from typing import Any
 
-from argon2 import Type, extract_parameters
+from argon2 import Parameters, extract_parameters
 from argon2.exceptions import HashingError
-from argon2.low_level import ARGON2_VERSION, core, error_to_str, ffi, lib
+from argon2.low_level import core, error_to_str, ffi, lib
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.utils.encoding import force_bytes
 
@@ -98,19 +98,10 @@ def _callbacks() -> tuple[Any, Any] | None:
 CALLBACKS = _callbacks()
 
 
-def raw_hash(
-    password: bytes,
-    salt: bytes,
-    *,
-    time_cost: int,
-    memory_cost: int,
-    parallelism: int,
-    hash_len: int,
-    type: Type = Type.ID,
-    version: int = ARGON2_VERSION,
-) -> bytes:
+def raw_hash(password: bytes, salt: bytes, params: Parameters) -> bytes:
     """argon2's raw output for these inputs (``argon2_ctx``), its memory from the pool (from
     ``malloc``, as Django's, where the callbacks could not be made)."""
+    hash_len = params.hash_len
     out = ffi.new("uint8_t[]", hash_len)
     c_password = ffi.new("uint8_t[]", password)
     c_salt = ffi.new("uint8_t[]", salt)
@@ -127,18 +118,18 @@ def raw_hash(
             "secretlen": 0,
             "ad": ffi.NULL,
             "adlen": 0,
-            "t_cost": time_cost,
-            "m_cost": memory_cost,
-            "lanes": parallelism,
-            "threads": parallelism,
-            "version": version,
+            "t_cost": params.time_cost,
+            "m_cost": params.memory_cost,
+            "lanes": params.parallelism,
+            "threads": params.parallelism,
+            "version": params.version,
             "allocate_cbk": CALLBACKS[0] if CALLBACKS else ffi.NULL,
             "free_cbk": CALLBACKS[1] if CALLBACKS else ffi.NULL,
             "flags": lib.ARGON2_DEFAULT_FLAGS,
         },
     )
     try:
-        result = core(context, type.value)
+        result = core(context, params.type.value)
         if result != lib.ARGON2_OK:
             raise HashingError(error_to_str(result))
         return bytes(ffi.buffer(out, hash_len))
@@ -155,9 +146,6 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-_TYPES = {"argon2id": Type.ID, "argon2i": Type.I, "argon2d": Type.D}
-
-
 class CSAMArgon2PasswordHasher(Argon2PasswordHasher):
     algorithm = "argon2"
     time_cost = 3
@@ -167,15 +155,7 @@ class CSAMArgon2PasswordHasher(Argon2PasswordHasher):
     def encode(self, password: str, salt: str) -> str:
         params = self.params()
         salt_bytes = force_bytes(salt)
-        digest = raw_hash(
-            force_bytes(password),
-            salt_bytes,
-            time_cost=params.time_cost,
-            memory_cost=params.memory_cost,
-            parallelism=params.parallelism,
-            hash_len=params.hash_len,
-            type=params.type,
-        )
+        digest = raw_hash(force_bytes(password), salt_bytes, params)
         # argon2's own encoding (encode_string): what argon2.low_level.hash_secret returns.
         return (
             f"{self.algorithm}$argon2{params.type.name.lower()}"
@@ -190,25 +170,15 @@ class CSAMArgon2PasswordHasher(Argon2PasswordHasher):
             raise ValueError(f"not an {self.algorithm} hash")
         try:
             params = extract_parameters("$" + rest)
-            variety, version, _costs, b64salt, b64hash = rest.split("$")
+            _variety, version, _costs, b64salt, b64hash = rest.split("$")
             expected = _unb64(b64hash)
             salt = _unb64(b64salt)
-            kind = _TYPES[variety]
         except Exception:  # not the shape argon2 writes: Django's own path says what it is
             return super().verify(password, encoded)
         if version != f"v={params.version}" or len(expected) != params.hash_len:
             return super().verify(password, encoded)
         try:
-            digest = raw_hash(
-                force_bytes(password),
-                salt,
-                time_cost=params.time_cost,
-                memory_cost=params.memory_cost,
-                parallelism=params.parallelism,
-                hash_len=params.hash_len,
-                type=kind,
-                version=params.version,
-            )
+            digest = raw_hash(force_bytes(password), salt, params)
         except HashingError:  # parameters argon2 refuses (checked before any memory is taken)
             return super().verify(password, encoded)
         return hmac.compare_digest(digest, expected)

@@ -153,5 +153,5 @@ def test_without_the_callbacks_the_same_hash_in_fresh_memory(monkeypatch):
 
 def test_argon2_s_refusals_are_hashing_errors():
     with pytest.raises(HashingError):
-        raw_hash(b"pw", b"short", time_cost=1, memory_cost=1024, parallelism=1, hash_len=32)
+        raw_hash(b"pw", b"short", Small().params())
     assert not hashers._lent
