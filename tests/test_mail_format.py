@@ -15,7 +15,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from keys import delivery
-from keys.mail import POLICY, Email, build_email
+from keys.mail import POLICY, Email, build_email, wire_bytes
 
 LOCMEM_MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 
@@ -425,3 +425,225 @@ def test_a_replacement_connection_that_fails_is_not_kept(settings, kept):
         assert kept._KEPT.entry is None
     finally:
         controller.stop()
+
+
+# --- the bytes the SMTP backend sends (keys.mail.wire_bytes) -----------------------------------
+
+
+def service_messages() -> list[Email]:
+    """Every e-mail the service sends, in every language, to a plain address, and the edge
+    cases of their text: long lines, a dot or ``From`` at a line's start, spaces and tabs at a
+    line's end, ``=`` signs, CRLF and CR line ends, long and encoded-word-like subjects."""
+    key = SimpleNamespace(email="elise.dupont@example.be", kind="email")
+    citizen = SimpleNamespace(first_name="Élise", last_name="Dupont-Müller", email=key.email)
+    activation = SimpleNamespace(
+        expires_at=timezone.now(), pk=1, citizen=citizen, get_state_display=lambda: "x"
+    )
+    contexts = {
+        "registration_code": {"code": "123456", "key": key, "minutes": 10, "signin": True},
+        "security_notice": {
+            "notice": "new_browser",
+            "citizen": citizen,
+            "when": timezone.now(),
+            "browser": "Mozilla/5.0 (X11; Linux x86_64) Chromium/131",
+            "ip": "2001:db8::1",
+        },
+        "key_activated": {"key": key, "kind": None, "citizen": citizen},
+        "activation": {
+            "citizen": citizen,
+            "activation": activation,
+            "activation_link": "https://mijnsleutels.example.be/nl/activeren/abc/",
+        },
+    }
+    made = [
+        build_email(template, context, to=key.email, language=language)
+        for template, context in contexts.items()
+        for language in ("nl", "fr", "de", "en")
+    ]
+    odd_text = (
+        "é" * 2000
+        + "\n.starts with a dot\nFrom the start\ntrailing spaces   \ntab\t\n"
+        + "a = b, =?utf-8?q?x?=\r\nCRLF\rCR\n\n"
+        + "x" * 300
+        + "\n"
+    )
+    subjects = [
+        "Ééééé " * 30,
+        "A long ASCII subject that goes on " * 6,
+        "x" * 300,
+        "=?utf-8?q?not_an_encoded_word?=",
+        "",
+    ]
+    for number, subject in enumerate(subjects):
+        odd = Email(
+            subject=subject,
+            body=odd_text,
+            from_email="CSAM My Digital Keys <noreply@csam-activation.localhost>",
+            to=["a.b+c@example.be", "Jan Peeters <jan.peeters@sub.example.be>"],
+            headers={
+                "Message-ID": f"<csam.outbox.{number}.2@example.be>",
+                "Content-Language": "fr",
+            },
+        )
+        odd.attach_alternative("<p>" + odd_text + "</p>", "text/html")
+        made.append(odd)
+    made.append(Email(subject="Text only", body="Just text.\n", to=["a@example.be"]))
+    html_only = Email(subject="HTML only", body="", to=["a@example.be"])
+    html_only.attach_alternative("<p>Only HTML.</p>", "text/html")
+    made.append(html_only)
+    return made
+
+
+def read(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
+def what_a_reader_sees(message: email.message.EmailMessage) -> dict:
+    """Headers and the text of each part as a mail reader decodes them."""
+    parts = list(message.iter_parts()) if message.is_multipart() else [message]
+    return {
+        "content_type": message.get_content_type(),
+        "headers": {
+            name: str(message[name])
+            for name in ("From", "To", "Content-Language")
+        },
+        "parts": [
+            (part.get_content_type(), part.get_content_charset(), part.get_content())
+            for part in parts
+        ],
+    }
+
+
+def normalised(seen: dict) -> dict:
+    seen["parts"] = [
+        (kind, charset, text.replace("\r\n", "\n").replace("\r", "\n"))
+        for kind, charset, text in seen["parts"]
+    ]
+    return seen
+
+
+@pytest.mark.parametrize("index", range(len(service_messages())))
+def test_wire_bytes_read_as_djangos_formatting(settings, index):
+    """A reader parsing the directly formatted bytes sees what it sees in Django's: every
+    header, every part, every character of the text (line ends aside: both are CRLF on the
+    wire, a CR alone becomes a line end in both). Two places where Django's reads otherwise
+    are right here: a subject that looks like an encoded word reads as written (Django's
+    decodes it), and ``MIME-Version`` is on the message, not only on an HTML-only part."""
+    settings.SITE_URL = "https://mijnsleutels.example.be"
+    message = service_messages()[index]
+    raw = wire_bytes(message)
+    assert raw is not None
+    djangos = EmailMultiAlternatives.message(message, policy=email.policy.SMTP).as_bytes()
+    ours = read(raw)
+    assert normalised(what_a_reader_sees(ours)) == normalised(what_a_reader_sees(read(djangos)))
+    assert ours.defects == [] and all(part.defects == [] for part in ours.walk())
+    assert ours["Subject"] == message.subject
+    assert ours["MIME-Version"] == "1.0"
+    assert ours["Date"].datetime is not None
+    assert ours["Message-ID"] == (message.extra_headers.get("Message-ID") or ours["Message-ID"])
+    assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", ours["Message-ID"])
+    # 7-bit, CRLF only, every line within RFC 5322's hard limit, the bodies within 76.
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    assert b"\r" not in raw.replace(b"\r\n", b"")
+    lines = raw.split(b"\r\n")
+    assert max(map(len, lines)) <= 998
+    body_lines = raw.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+    assert max(map(len, body_lines)) <= 76
+    if len(message.subject) < 60 or " " in message.subject.strip():
+        header_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert max(map(len, header_lines)) <= 78
+
+
+def test_wire_bytes_of_a_service_email_differ_only_where_formatting_may():
+    message = service_messages()[0]
+    first, second = wire_bytes(message), wire_bytes(message)
+    assert comparable(first) == comparable(second)  # only date, boundary (and generated id)
+    assert first != second  # a fresh boundary each time
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"to": ["Élise Dupont <elise.dupont@example.be>"]},
+        {"to": ["jan@exämple.be"]},
+        {"to": ['"Dupont, Elise" <elise@example.be>']},
+        {"to": ["Dr. Jan <jan@example.be>"]},
+        {"to": ["webmaster"]},
+        {"to": []},
+        {"from_email": "Élise <noreply@example.be>"},
+        {"cc": ["c@example.be"]},
+        {"reply_to": ["r@example.be"]},
+        {"headers": {"Content-Language": "fr", "X-Note": "été"}},
+        {"headers": {"To": "Someone <a@example.be>"}},
+        {"headers": {"Subject": "Twice"}},
+        {"headers": {"Content-Type": "text/plain"}},
+        {"headers": {"X-Split": "a\r\nBcc: x@example.be"}},
+        {"subject": "Line\nbreak"},
+    ],
+)
+def test_any_other_shape_goes_to_djangos_formatting(change):
+    fields = {"subject": "Test", "body": "Body", "to": ["a@example.be"], **change}
+    message = Email(**fields)
+    message.attach_alternative("<p>Body</p>", "text/html")
+    assert wire_bytes(message) is None
+
+
+def test_attachments_other_alternatives_and_charsets_go_to_djangos_formatting():
+    with_file = Email(subject="Test", body="Body", to=["a@example.be"])
+    with_file.attach("a.txt", "text", "text/plain")
+    calendar = Email(subject="Test", body="Body", to=["a@example.be"])
+    calendar.attach_alternative("BEGIN:VCALENDAR", "text/calendar")
+    latin = Email(subject="Test", body="Body", to=["a@example.be"])
+    latin.encoding = "iso-8859-1"
+    html_body = Email(subject="Test", body="<p>Body</p>", to=["a@example.be"])
+    html_body.content_subtype = "html"
+    for message in (with_file, calendar, latin, html_body):
+        assert wire_bytes(message) is None
+
+
+def test_the_backend_sends_wire_bytes_over_real_smtp(settings, monkeypatch, kept):
+    """A service e-mail goes out as ``wire_bytes`` formats it, without the e-mail package's
+    formatting; another shape still goes through Django's, and both arrive whole."""
+    from tests.smtp import smtp_mailers
+
+    class Raw:
+        def __init__(self):
+            self.seen = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.seen.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            return "250 OK"
+
+    formatted_by_django = []
+    standard = EmailMultiAlternatives.message
+
+    def spy(self, *args, **kwargs):
+        formatted_by_django.append(self.subject)
+        return standard(self, *args, **kwargs)
+
+    monkeypatch.setattr(EmailMultiAlternatives, "message", spy)
+    handler = Raw()
+    controller = serve(handler)
+    try:
+        settings.MAILERS = smtp_mailers(controller.port)
+        service = build_email(
+            "registration_code",
+            {"code": "654321", "key": SimpleNamespace(email="a@example.be"), "minutes": 10},
+            to="a@example.be",
+            language="fr",
+        )
+        assert service.send() == 1
+        other = Email(subject="Other", body="Body", to=["Élise <elise@example.be>"])
+        assert other.send() == 1
+    finally:
+        controller.stop()
+    assert formatted_by_django == ["Other"]
+    (_, rcpt, content), (_, other_rcpt, other_content) = handler.seen
+    assert rcpt == ["a@example.be"] and other_rcpt == ["elise@example.be"]
+    assert b"Content-Transfer-Encoding: quoted-printable" in content and content.isascii()
+    parsed = read(content)
+    assert parsed["Subject"] == service.subject
+    assert "654321" in parsed.get_body(("plain",)).get_content()
+    assert "654321" in parsed.get_body(("html",)).get_content()
+    assert read(other_content)["To"] == "Élise <elise@example.be>"
