@@ -503,10 +503,7 @@ def what_a_reader_sees(message: email.message.EmailMessage) -> dict:
     parts = list(message.iter_parts()) if message.is_multipart() else [message]
     return {
         "content_type": message.get_content_type(),
-        "headers": {
-            name: str(message[name])
-            for name in ("From", "To", "Content-Language")
-        },
+        "headers": {name: str(message[name]) for name in ("From", "To", "Content-Language")},
         "parts": [
             (part.get_content_type(), part.get_content_charset(), part.get_content())
             for part in parts
