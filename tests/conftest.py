@@ -111,7 +111,10 @@ def django_db_setup(django_db_setup):  # pytest-django's, extended
 
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-    for wrapper in [o for o in gc.get_objects() if isinstance(o, BaseDatabaseWrapper)]:
+    # type(), not isinstance(): isinstance asks an object its __class__, which makes a lazy
+    # object left in memory (a request's SimpleLazyObject user) evaluate itself, a query.
+    wrappers = [o for o in gc.get_objects() if issubclass(type(o), BaseDatabaseWrapper)]
+    for wrapper in wrappers:
         if wrapper.connection is not None:
             try:
                 wrapper.connection.close()
