@@ -125,6 +125,34 @@ def test_svg_decodes_back_to_the_uri_with_a_quiet_zone(issuer, account):
     assert all(grid[margin][margin : margin + 7])
 
 
+@pytest.mark.parametrize("length", [1, 40, 79, 150, 600])
+def test_svg_markup_is_segnos_byte_for_byte(length):
+    """``keys.qr.svg_markup`` writes what segno's ``svg_inline`` writes for the options
+    ``qr_svg`` used to pass it, for symbols of many versions; ``qr_svg`` is that markup."""
+    import secrets
+
+    from keys.qr import svg_markup
+
+    payloads = [secrets.token_urlsafe(length)[:length] for _ in range(8)]
+    payloads.append(otpauth_uri(pyotp.random_base32(32), account="jan", issuer="CSAM")[:length])
+    for payload in payloads:
+        code = segno.make(payload, error="m")
+        for css_class in ("qr-code", 'a "quoted" <class>'):
+            theirs = code.svg_inline(
+                scale=1,
+                border=4,
+                dark="#000",
+                light="#fff",
+                omitsize=True,
+                svgclass=css_class,
+                lineclass=None,
+            )
+            assert svg_markup(code.matrix, css_class) == theirs, payload
+        assert str(qr_svg(payload)) == svg_markup(code.matrix, "qr-code").replace(
+            "<svg ", '<svg shape-rendering="crispEdges" aria-hidden="true" ', 1
+        )
+
+
 @pytest.fixture
 def muller(citizen):
     user = User.objects.create_user("Müller", "Correct-Horse-9x")
@@ -199,6 +227,54 @@ class TestFastMaskSelection:
                 bytearray(1 if rng.random() < dark else 0 for _ in range(size)) for _ in range(size)
             )
             assert mask_scores(matrix, size, size) == segno.encoder.mask_scores(matrix, size, size)
+
+    @staticmethod
+    def packed(matrix, size):
+        from keys.qr import _pack, packed_scores
+
+        lines = [bytes(row) for row in matrix]
+        columns = [bytes(column) for column in zip(*lines, strict=True)]
+        return packed_scores(_pack(lines, size), _pack(columns, size), size)
+
+    def test_packed_scores_equal_segnos_on_any_matrix(self):
+        """Random matrices of every density, and matrices made of finder-like patterns
+        (dark-light-dark-dark-dark-light-dark) that overlap at 4 and 6 modules, touch the edges
+        and sit next to light runs of 0 to 5: where segno's count of N3 has its quirks (an
+        occurrence at an edge counts, a counted one hides those overlapping it)."""
+        import random
+
+        import segno.encoder
+
+        rng = random.Random(1805)
+        pieces = [b"\x01\x00\x01\x01\x01\x00\x01", b"\x01\x00\x01", b"\x01\x01\x01\x00\x01"]
+        for number in range(600):
+            size = rng.choice([21, 25, 29, 37, 45, 57, 101, 177])
+            if number % 2:
+                dark = rng.random()
+                matrix = tuple(
+                    bytearray(1 if rng.random() < dark else 0 for _ in range(size))
+                    for _ in range(size)
+                )
+            else:
+                rows = []
+                for _ in range(size):
+                    row = bytearray()
+                    while len(row) < size:
+                        row += rng.choice(pieces) + b"\x00" * rng.randint(0, 5)
+                    rows.append(row[:size])
+                matrix = tuple(rows)
+            expected = segno.encoder.mask_scores(matrix, size, size)
+            assert self.packed(matrix, size) == expected, (size, number)
+        # The quirks themselves, on a line of the symbol: at the edges, overlapping, hidden.
+        for line in (
+            b"\x01\x00\x01\x01\x01\x00\x01\x01\x01\x00\x01",  # at 0 and 4 (hidden)
+            b"\x00" * 4 + b"\x01\x00\x01\x01\x01\x00\x01" * 2,
+            b"\x01\x01\x00\x01\x01\x01\x00\x01\x00\x01\x01\x01\x00\x01\x00\x00",
+        ):
+            size = 21
+            row = bytearray((line + b"\x01\x00" * 21)[:size])
+            matrix = tuple(bytearray(row) if i % 3 == 0 else bytearray(size) for i in range(size))
+            assert self.packed(matrix, size) == segno.encoder.mask_scores(matrix, size, size)
 
     def test_a_given_mask_and_micro_codes_go_to_segno(self):
         assert segno.make("otpauth://x", error="m", mask=3, micro=False).mask == 3
