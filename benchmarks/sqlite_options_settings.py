@@ -10,5 +10,5 @@ import os
 from csam_activation.settings import *  # noqa: F403
 from csam_activation.settings import DATABASES
 
-if DATABASES["default"]["ENGINE"] in ("django.db.backends.sqlite3", "csam_activation.sqlite"):
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = json.loads(os.environ.get("BENCH_SQLITE_OPTIONS", "{}"))

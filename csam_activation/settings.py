@@ -178,10 +178,7 @@ DATABASES = {
 #   IMMEDIATE, timeout 20                     0 failed, 3.3/s, 1.9 s
 #   IMMEDIATE, timeout 20, WAL                0 failed, 4.2/s, 1.9 s
 #   IMMEDIATE, timeout 20, WAL, NORMAL        0 failed, 5.3/s, 1.4 s   <- chosen
-# The backend is Django's, waiting for the write lock in steps of 50 µs to 2 ms instead of
-# SQLite's 1, 2, 5, 10... ms (csam_activation/sqlite/base.py).
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["ENGINE"] = "csam_activation.sqlite"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",
