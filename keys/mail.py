@@ -1,12 +1,12 @@
 """The e-mails the service sends, rendered in the citizen's language with text and HTML parts."""
 
+import base64
 import binascii
 import email.message
 import email.policy
 import re
 import secrets
 from datetime import UTC, datetime
-from email.header import Header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.utils import format_datetime, make_msgid
 
@@ -98,6 +98,26 @@ def _quoted_printable(text: str) -> bytes:
     return binascii.b2a_qp(text.encode("utf-8"), quotetabs=False, istext=True, header=False)
 
 
+#: UTF-8 bytes in one encoded word: base64 of 42 bytes is 56 characters, 68 with
+#: ``=?utf-8?b?`` and ``?=`` (RFC 2047 allows 75), 77 after ``Subject: `` (RFC 5322: 78).
+_WORD_BYTES = 42
+
+
+def _encoded_words(text: str) -> str:
+    """``text`` as RFC 2047 encoded words (UTF-8, base64), one a line after the first, each
+    ending on a whole character: a reader joins them back without the folding's space."""
+    words = []
+    chunk = bytearray()
+    for character in text:
+        encoded = character.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = bytearray()
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+
+
 def wire_bytes(message: EmailMessage) -> bytes | None:
     """The message as the SMTP backend sends it, formatted directly: CRLF line ends, 7-bit
     (each text part quoted-printable in UTF-8, a non-ASCII subject as RFC 2047 encoded words),
@@ -145,7 +165,7 @@ def wire_bytes(message: EmailMessage) -> bytes | None:
     if subject.isascii() and "=?" not in subject and len(subject) <= 69:
         encoded_subject = subject  # "Subject: " and it fit in 78 characters, nothing to encode
     else:  # RFC 2047 encoded words, folded: a reader joins them back without a space
-        encoded_subject = Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n")
+        encoded_subject = _encoded_words(subject)
     head = [f"Subject: {encoded_subject}", f"From: {sender}", f"To: {', '.join(message.to)}"]
     if "date" not in header_names:
         zone = get_current_timezone() if settings.EMAIL_USE_LOCALTIME else UTC

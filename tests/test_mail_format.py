@@ -473,6 +473,7 @@ def service_messages() -> list[Email]:
         "x" * 300,
         "=?utf-8?q?not_an_encoded_word?=",
         "",
+        "€ 🔑 " * 25 + "Schlüssel",  # 3- and 4-byte characters across encoded words
     ]
     for number, subject in enumerate(subjects):
         odd = Email(
