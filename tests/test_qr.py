@@ -212,22 +212,6 @@ class TestFastMaskSelection:
                 theirs.matrix,
             ), payload
 
-    def test_penalty_scores_equal_segnos_on_any_matrix(self):
-        import random
-
-        import segno.encoder
-
-        from keys.qr import mask_scores
-
-        rng = random.Random(1804)
-        for _ in range(300):
-            size = rng.choice([21, 25, 29, 45, 57, 101, 177])
-            dark = rng.random()
-            matrix = tuple(
-                bytearray(1 if rng.random() < dark else 0 for _ in range(size)) for _ in range(size)
-            )
-            assert mask_scores(matrix, size, size) == segno.encoder.mask_scores(matrix, size, size)
-
     @staticmethod
     def packed(matrix, size):
         from keys.qr import _pack, packed_scores
