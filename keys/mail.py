@@ -82,9 +82,13 @@ _ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _PLAIN_ADDRESS = re.compile(rf"(?:{_ADDR_SPEC}|[A-Za-z0-9-]+(?: [A-Za-z0-9-]+)* <{_ADDR_SPEC}>)")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but the colon (RFC 5322 field name)
 _LONGEST_LINE = 998  # RFC 5322 2.1.1
-#: Extra headers Django refuses or would write twice, and those of the MIME structure: the
-#: message goes to Django's formatting (which raises where it should).
-_NOT_EXTRA = {"bcc", "subject", "mime-version", "content-type", "content-transfer-encoding"}
+#: Extra headers Django refuses or would write twice, those of the MIME structure and a
+#: recipients' header text of its own: the message goes to Django's formatting (which raises
+#: where it should).
+_NOT_EXTRA = {
+    *("bcc", "subject", "mime-version", "content-type", "content-transfer-encoding"),
+    *("to", "cc", "reply-to"),
+}
 
 
 def _quoted_printable(text: str) -> bytes:
@@ -155,8 +159,6 @@ def wire_bytes(message: EmailMessage) -> bytes | None:
         header_names.add(header)
         if not isinstance(value, str):
             return None
-        if header in ("to", "cc", "reply-to"):
-            return None  # a header text of its own for the recipients: Django's way
         if header == "from":
             continue  # the From line below
         if "\r" in value or "\n" in value or not value.isascii():
