@@ -1,23 +1,28 @@
 """Passkeys through the real pages, with a software authenticator (tests/soft_authenticator.py):
 made in "Mijn digitale sleutels" and in the wizard, used after the password and alone, the
-challenge single use, bound to the session and expiring, the origin checked, and a copied
+challenge single use, bound to the session (the username-less sign-in's: kept in the database,
+its options setting no cookie) and expiring, the origin checked, and a copied
 authenticator (its counter going back) refused and audited. The browser's own side (Chromium's
 virtual authenticator and passkey.js) is in tests/browser/test_passkeys_browser.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
 from keys.digital_keys import get_kind, level_of
 from keys.digital_keys import passkey as passkeys
-from keys.digital_keys.passkey.models import PasskeyCredential
+from keys.digital_keys.passkey.kind import base64url_to_bytes, bytes_to_base64url
+from keys.digital_keys.passkey.models import DiscoverChallenge, PasskeyCredential
 from keys.models import Activation, AuditEvent, DigitalKey
 from keys.services import issuance
 from keys.services.signin import AUTH_SESSION_KEY, lockout_remaining
@@ -275,6 +280,86 @@ def test_usernameless_can_be_chosen_when_the_passkey_is_made(account):
     add_passkey(signed_in_client(account), account, authenticator, usernameless=True)
     client = Client()
     assert usernameless(client, authenticator)["Location"] == "/nl/mijn-sleutels/"
+
+
+OPTIONS_URL = "/nl/aanmelden/passkey/opties/"
+USERNAMELESS_URL = "/nl/aanmelden/passkey/"
+
+
+@pytest.mark.parametrize("earlier_session", [False, True], ids=["first-visit", "had-a-session"])
+def test_a_late_options_answer_does_not_undo_the_password(account, earlier_session):
+    """The sign-in page's script asks for the passkey options as the page loads, while the
+    citizen types username and password. When the password's answer (which cycles the session
+    key and keeps the pending sign-in) arrives first, the options' answer must not set the
+    session cookie again: the browser would put back the old session and the key step would
+    find no sign-in to finish (the browser tests' rare "no e-mail arrived")."""
+    client = Client()
+    if earlier_session:
+        client.session.save()  # an earlier visit's session: its cookie is in the jar
+    client.get("/nl/aanmelden/")
+    at_page_load = Client()
+    at_page_load.cookies = client.cookies.__class__(client.cookies.output(header="", sep=";"))
+    response = client.post("/nl/aanmelden/", {"username": account.username, "password": PASSWORD})
+    assert response.status_code == 302
+    late = at_page_load.post(OPTIONS_URL)
+    assert late.status_code == 200 and late.json()["challenge"]
+    assert settings.SESSION_COOKIE_NAME not in late.cookies
+    client.cookies.update(late.cookies)  # what a browser does with a late Set-Cookie
+    key = account.digital_keys.get(kind="email", state="active")
+    mail.outbox.clear()
+    response = client.post("/nl/aanmelden/sleutel/", {"key": str(key.pk)})
+    assert response["Location"] == "/nl/aanmelden/code/"
+    assert len(mail.outbox) == 1
+    response = client.post("/nl/aanmelden/code/", {"code": code_for(key)})
+    assert response["Location"] == "/nl/mijn-sleutels/"
+
+
+def test_a_username_less_challenge_is_kept_as_a_digest_used_once(
+    with_passkey, account, authenticator
+):
+    PasskeyCredential.objects.filter(key=with_passkey).update(usernameless=True)
+    DiscoverChallenge.objects.all().delete()
+    options = Client().post(OPTIONS_URL).json()
+    challenge = base64url_to_bytes(options["challenge"])
+    assert len(challenge) >= 16
+    stored = DiscoverChallenge.objects.get()
+    assert stored.digest == hashlib.sha256(challenge).hexdigest()
+    assert options["challenge"] not in str(stored.__dict__)
+    first, replayed = authenticator.sign(options), authenticator.sign(options)
+    # Made on one page, answered from another browser: nothing binds it to a session.
+    assert Client().post(USERNAMELESS_URL, {"code": first})["Location"] == "/nl/mijn-sleutels/"
+    assert not DiscoverChallenge.objects.exists()
+    # A second answer over the same challenge (its counter going up) is refused.
+    client = Client()
+    assert client.post(USERNAMELESS_URL, {"code": replayed})["Location"] == (
+        "/nl/aanmelden/?passkey=0"
+    )
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(
+        action=Action.SIGNIN_FAILED, detail__reason="passkey_unknown"
+    ).exists()
+
+
+def test_a_username_less_challenge_must_be_ours_and_fresh(with_passkey, account, authenticator):
+    PasskeyCredential.objects.filter(key=with_passkey).update(usernameless=True)
+    options = Client().post(OPTIONS_URL).json()
+    # A challenge this service never made.
+    forged = dict(options, challenge=bytes_to_base64url(os.urandom(32)))
+    response = Client().post(USERNAMELESS_URL, {"code": authenticator.sign(forged)})
+    assert response["Location"] == "/nl/aanmelden/?passkey=0"
+    # Past its time: refused, and purged when the next options are made.
+    DiscoverChallenge.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = Client().post(USERNAMELESS_URL, {"code": authenticator.sign(options)})
+    assert response["Location"] == "/nl/aanmelden/?passkey=0"
+    fresh = Client().post(OPTIONS_URL).json()
+    assert DiscoverChallenge.objects.count() == 1
+    response = Client().post(USERNAMELESS_URL, {"code": authenticator.sign(fresh)})
+    assert response["Location"] == "/nl/mijn-sleutels/"
+    # The session's challenge of a key step is not one for the username-less sign-in.
+    client = Client()
+    key_options = options_in(sign_in_with_passkey_page(client, account, with_passkey))
+    response = client.post(USERNAMELESS_URL, {"code": authenticator.sign(key_options)})
+    assert response["Location"] == "/nl/aanmelden/?passkey=0"
 
 
 def test_a_removed_passkey_no_longer_signs_in(with_passkey, account, authenticator):

@@ -1,8 +1,10 @@
 """The passkey kind of digital key (WebAuthn, issue 13), all in this package:
 
 - ``kind.py``: ``PasskeyKind`` (the key-module interface) and the ceremony (options, challenges
-  in the session, checking the browser's answer and the signature counter);
-- ``models.py``: ``PasskeyCredential``, the credential of a passkey key (``app_label`` "keys");
+  in the session or, for the username-less sign-in, in the database, checking the browser's
+  answer and the signature counter);
+- ``models.py``: ``PasskeyCredential``, the credential of a passkey key, and
+  ``DiscoverChallenge``, a username-less sign-in's challenge (``app_label`` "keys");
 - ``views.py`` and ``urls.py``: sign-in with the passkey alone (the browser's autofill) and
   turning that on or off, mounted in the ``keys`` namespace through ``PasskeyKind.urlpatterns``.
 
@@ -15,7 +17,6 @@ from keys.digital_keys.passkey.kind import (
     CHALLENGE_SESSION_KEY,
     CHALLENGE_TTL,
     CLONE_DETECTED,
-    DISCOVER,
     KIND,
     MAX_RESPONSE_LENGTH,
     NAME_MAX_LENGTH,
@@ -30,6 +31,7 @@ from keys.digital_keys.passkey.kind import (
     registration_options,
     rp_id,
     take_challenge,
+    take_discover_challenge,
     user_handle_matches,
 )
 
@@ -38,7 +40,6 @@ __all__ = [
     "CHALLENGE_SESSION_KEY",
     "CHALLENGE_TTL",
     "CLONE_DETECTED",
-    "DISCOVER",
     "KIND",
     "MAX_RESPONSE_LENGTH",
     "NAME_MAX_LENGTH",
@@ -53,5 +54,6 @@ __all__ = [
     "registration_options",
     "rp_id",
     "take_challenge",
+    "take_discover_challenge",
     "user_handle_matches",
 ]

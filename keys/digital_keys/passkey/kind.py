@@ -9,7 +9,9 @@ of the key-module interface; :meth:`PasskeyKind.verify` checks it with py_webaut
   requires user verification (a PIN, a fingerprint, the device's unlock).
 - Challenges are random, kept in the session (a challenge is no secret), bound to the purpose
   and the key they were made for, expire after ``CHALLENGE_TTL`` and are taken out of the
-  session by the first answer, right or wrong (single use).
+  session by the first answer, right or wrong (single use). The username-less sign-in's
+  challenges are the exception: they are kept in the database as a digest
+  (``DiscoverChallenge``), since the request that fetches them must not write the session.
 - The relying party id and the expected origin come from ``WEBAUTHN_RP_ID`` and
   ``WEBAUTHN_ORIGIN``, by default the host and origin of ``SITE_URL``.
 - The signature counter is kept; an answer whose counter does not go up (while either counter
@@ -25,9 +27,11 @@ of the key-module interface; :meth:`PasskeyKind.verify` checks it with py_webaut
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +45,7 @@ from django.utils.translation import gettext_lazy as _
 
 from keys import audit
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
-from keys.digital_keys.passkey.models import PasskeyCredential
+from keys.digital_keys.passkey.models import DiscoverChallenge, PasskeyCredential
 from keys.models import DigitalKey
 
 logger = logging.getLogger(__name__)
@@ -87,7 +91,6 @@ NAME_MAX_LENGTH = 60
 
 REGISTER = "register"
 AUTHENTICATE = "authenticate"
-DISCOVER = "discover"
 #: What the citizen reads when the passkey's answer is refused (a bad signature, a counter that
 #: went back, an expired challenge).
 REFUSED = _("Your passkey could not be checked. Try again, or choose another digital key.")
@@ -214,10 +217,40 @@ def authentication_options(request: HttpRequest, key: DigitalKey | None) -> dict
         allow_credentials=allow,
         user_verification=webauthn.helpers.structs.UserVerificationRequirement.REQUIRED,
     )
-    _store_challenge(
-        request, AUTHENTICATE if key else DISCOVER, key.pk if key else None, options.challenge
-    )
+    if key is None:
+        _store_discover_challenge(options.challenge)
+    else:
+        _store_challenge(request, AUTHENTICATE, key.pk, options.challenge)
     return json.loads(webauthn.options_to_json(options))
+
+
+def _digest(challenge: bytes) -> str:
+    return hashlib.sha256(challenge).hexdigest()
+
+
+def _store_discover_challenge(challenge: bytes) -> None:
+    """Keep a username-less sign-in's challenge (its digest) until ``CHALLENGE_TTL`` is over,
+    purging those whose time is over; the session is not touched (``DiscoverChallenge``)."""
+    now = timezone.now()
+    DiscoverChallenge.objects.filter(expires_at__lt=now).delete()
+    DiscoverChallenge.objects.create(
+        digest=_digest(challenge), expires_at=now + timedelta(seconds=CHALLENGE_TTL)
+    )
+
+
+def take_discover_challenge(code: str) -> bytes | None:
+    """The challenge a browser's answer to a username-less sign-in signed, when this service
+    made it and no answer used it yet: its row is deleted whatever the outcome (single use).
+    None when the answer names none, or one unknown, used or expired."""
+    try:
+        client_data = json.loads(code)["response"]["clientDataJSON"]
+        challenge = base64url_to_bytes(json.loads(base64url_to_bytes(client_data))["challenge"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    deleted, _rows = DiscoverChallenge.objects.filter(
+        digest=_digest(challenge), expires_at__gte=timezone.now()
+    ).delete()
+    return challenge if deleted else None
 
 
 def credential_id_of(response: str) -> str:

@@ -41,3 +41,24 @@ class PasskeyCredential(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DiscoverChallenge(models.Model):
+    """A challenge of the username-less sign-in (the browser's autofill) awaiting its answer.
+
+    Kept here rather than in the session: the options are fetched by the sign-in page's script
+    while the citizen may already be typing username and password, and a response that wrote
+    the session would set its cookie again, racing the password's response that cycles the
+    session key (the later one would win and lose the pending sign-in). Only the SHA-256 digest
+    of the challenge is stored; the first answer naming it deletes the row (single use), and
+    rows past ``expires_at`` are purged when new options are made.
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    expires_at = models.DateTimeField(db_index=True, editable=False)
+
+    class Meta:
+        app_label = "keys"
+
+    def __str__(self) -> str:
+        return f"challenge {self.digest[:8]}… until {self.expires_at:%Y-%m-%d %H:%M:%S}"

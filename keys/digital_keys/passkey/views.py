@@ -46,7 +46,9 @@ def _back_to_signin() -> HttpResponse:
 @require_POST
 def signin_passkey_options_view(request: HttpRequest) -> HttpResponse:
     """The options of a username-less sign-in (the static script asks for them when the
-    sign-in page loads); the challenge waits in this session."""
+    sign-in page loads); the challenge waits in the database, not in the session: this
+    response sets no cookie, so it cannot undo the session key that a password sent meanwhile
+    has cycled (``DiscoverChallenge``)."""
     refused = check_limits(request, [("passkey-options:ip", audit.client_ip(request))])
     if refused:
         return JsonResponse({"error": "rate_limited"}, status=429)
@@ -63,7 +65,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
     if refused:
         return refused
     code = request.POST.get("code", "")[: passkeys.MAX_RESPONSE_LENGTH + 1]
-    challenge = passkeys.take_challenge(request, passkeys.DISCOVER, None)
+    challenge = passkeys.take_discover_challenge(code)
     credential = passkeys.find_discoverable(code) if challenge else None
     user = credential.key.user if credential else None
     if credential is None or not user.is_active or user.is_staff or not hasattr(user, "citizen"):
