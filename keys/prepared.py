@@ -328,25 +328,39 @@ def update_row(model: type[Model], pk: Any, **values: Any) -> int:
     """``model.objects.filter(pk=pk).update(**values)`` with its SQL kept: plain values of the
     model's own concrete fields (``user_id`` or ``user``), no expressions. Returns the rows
     changed (0 or 1)."""
+    return update_where(model, {model._meta.pk.name: pk}, **values)
+
+
+def update_where(model: type[Model], where: dict[str, Any], **values: Any) -> int:
+    """``model.objects.filter(**where).update(**values)`` with its SQL kept, for equality on
+    the model's own concrete fields (``pk``, ``user`` or ``user_id``): plain values, no
+    expressions, no lookups. Returns the rows changed."""
     opts = model._meta
     fields = [opts.get_field(name) for name in values]
-    if any(not f.concrete or f.many_to_many or f.primary_key for f in fields):
-        raise ValueError(f"update_row sets the model's own columns only: {list(values)}")
+    if not fields or any(not f.concrete or f.many_to_many or f.primary_key for f in fields):
+        raise ValueError(f"update_where sets the model's own columns only: {list(values)}")
+    keys = [opts.pk if name == "pk" else opts.get_field(name) for name in where]
+    if not keys or any(not f.concrete or f.many_to_many for f in keys):
+        raise ValueError(f"update_where filters on the model's own columns only: {list(where)}")
     alias, connection = _write_connection(model)
 
     def build() -> str:
         qn = connection.ops.quote_name
         sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in keys)
         # Names from the model's own metadata, quoted; values only as parameters.
-        return f"UPDATE {qn(opts.db_table)} SET {sets} WHERE {qn(opts.pk.column)} = %s"  # noqa: S608
+        return f"UPDATE {qn(opts.db_table)} SET {sets} WHERE {conditions}"  # noqa: S608
 
-    key = ("update", model, tuple(values), alias, connection.vendor)
+    key = ("update", model, tuple(values), tuple(where), alias, connection.vendor)
     sql = _statement(key, build)
     params = [
         f.get_db_prep_save(_related(f, _plain(value)), connection=connection)
         for f, value in zip(fields, values.values(), strict=True)
     ]
-    params.append(opts.pk.get_db_prep_value(pk, connection))
+    params += [
+        f.get_db_prep_value(_related(f, _plain(value)), connection)
+        for f, value in zip(keys, where.values(), strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount

@@ -13,6 +13,7 @@ import pytest
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.models import Session
 from django.db import connection
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -339,6 +340,35 @@ def test_update_row_sets_the_columns_of_one_row(activated):
     # A relation by its object or by its column, as QuerySet.update takes it.
     assert update_row(DigitalKey, key.pk, user=user) == 1
     assert update_row(DigitalKey, key.pk, user_id=user.pk) == 1
+
+
+def test_update_where_sets_the_rows_that_match_every_column(activated):
+    from keys.models import KnownBrowser
+    from keys.prepared import update_where
+
+    _activation, user, _key = activated
+    other_user = User.objects.create_user(username="piet.janssens", password=None)
+    mine = KnownBrowser.objects.create(user=user, browser_hash="a" * 64)
+    my_other = KnownBrowser.objects.create(user=user, browser_hash="b" * 64)
+    theirs = KnownBrowser.objects.create(user=other_user, browser_hash="a" * 64)
+    when = timezone.now() - timedelta(days=2)
+    # The user by its object or by its column, as QuerySet.update's filter takes it.
+    assert update_where(KnownBrowser, {"user": user, "browser_hash": "a" * 64}, last_seen=when) == 1
+    assert (
+        update_where(KnownBrowser, {"user_id": user.pk, "browser_hash": "c" * 64}, last_seen=when)
+        == 0
+    )
+    for row in (mine, my_other, theirs):
+        row.refresh_from_db()
+    assert mine.last_seen == when
+    assert my_other.last_seen != when and theirs.last_seen != when
+    assert update_where(KnownBrowser, {"pk": theirs.pk}, user_agent="Firefox") == 1
+    theirs.refresh_from_db()
+    assert theirs.user_agent == "Firefox"
+    with pytest.raises(ValueError, match="filters on the model's own columns"):
+        update_where(KnownBrowser, {}, user_agent="x")
+    with pytest.raises(ValueError, match="expressions"):
+        update_where(KnownBrowser, {"pk": F("user_id")}, user_agent="x")
 
 
 def test_delete_row_deletes_one_row(db):
