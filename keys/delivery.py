@@ -42,7 +42,7 @@ from keys import audit, crypto
 from keys.conf import limits
 from keys.mail import Email
 from keys.models import Activation, AuditEvent, OneTimeCode, OutboundMessage
-from keys.prepared import update_row
+from keys.prepared import update_row, update_where
 from keys.sms import SmsDeliveryError, send_sms
 
 logger = logging.getLogger(__name__)
@@ -258,9 +258,9 @@ def _finish(outbound: OutboundMessage, claimed_at: object) -> bool:
     """Record the outcome of this worker's claim; False when the claim was no longer ours.
 
     The instance then matches its row (the inline path returns it to the caller unread)."""
-    finished = OutboundMessage.objects.filter(
-        pk=outbound.pk, status=Status.SENDING, claimed_at=claimed_at
-    ).update(
+    finished = update_where(
+        OutboundMessage,
+        {"pk": outbound.pk, "status": Status.SENDING, "claimed_at": claimed_at},
         status=outbound.status,
         sent_at=outbound.sent_at,
         payload_encrypted=outbound.payload_encrypted,

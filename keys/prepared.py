@@ -333,8 +333,8 @@ def update_row(model: type[Model], pk: Any, **values: Any) -> int:
 
 def update_where(model: type[Model], where: dict[str, Any], **values: Any) -> int:
     """``model.objects.filter(**where).update(**values)`` with its SQL kept, for equality on
-    the model's own concrete fields (``pk``, ``user`` or ``user_id``): plain values, no
-    expressions, no lookups. Returns the rows changed."""
+    the model's own concrete fields (``pk``, ``user`` or ``user_id``; ``None`` is ``IS NULL``,
+    as in the ORM): plain values, no expressions, no lookups. Returns the rows changed."""
     opts = model._meta
     fields = [opts.get_field(name) for name in values]
     if not fields or any(not f.concrete or f.many_to_many or f.primary_key for f in fields):
@@ -344,14 +344,19 @@ def update_where(model: type[Model], where: dict[str, Any], **values: Any) -> in
         raise ValueError(f"update_where filters on the model's own columns only: {list(where)}")
     alias, connection = _write_connection(model)
 
+    nulls = tuple(value is None for value in where.values())
+
     def build() -> str:
         qn = connection.ops.quote_name
         sets = ", ".join(f"{qn(f.column)} = %s" for f in fields)
-        conditions = " AND ".join(f"{qn(f.column)} = %s" for f in keys)
+        conditions = " AND ".join(
+            f"{qn(f.column)} IS NULL" if null else f"{qn(f.column)} = %s"
+            for f, null in zip(keys, nulls, strict=True)
+        )
         # Names from the model's own metadata, quoted; values only as parameters.
         return f"UPDATE {qn(opts.db_table)} SET {sets} WHERE {conditions}"  # noqa: S608
 
-    key = ("update", model, tuple(values), tuple(where), alias, connection.vendor)
+    key = ("update", model, tuple(values), tuple(where), nulls, alias, connection.vendor)
     sql = _statement(key, build)
     params = [
         f.get_db_prep_save(_related(f, _plain(value)), connection=connection)
@@ -360,6 +365,7 @@ def update_where(model: type[Model], where: dict[str, Any], **values: Any) -> in
     params += [
         f.get_db_prep_value(_related(f, _plain(value)), connection)
         for f, value in zip(keys, where.values(), strict=True)
+        if value is not None
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -208,3 +208,35 @@ def test_a_claim_left_by_a_dead_worker_is_taken_back(settings, citizen, clerk, t
     assert outbound.status == OutboundMessage.Status.SENT
     assert len(mail.outbox) == 1
     assert mail.outbox[0].extra_headers["Message-ID"].startswith(f"<csam.outbox.{outbound.pk}.")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fails", [False, True], ids=["sent", "failed"])
+def test_an_attempt_whose_claim_was_taken_over_records_nothing(
+    settings, citizen, clerk, monkeypatch, fails
+):
+    """A slow attempt whose claim another worker took back meanwhile (``retry_due`` after
+    ``DELIVERY_CLAIM_TIMEOUT``) leaves the row to that worker: no outcome, no success."""
+    settings.TASKS = DATABASE_TASKS
+    settings.MAILERS = (
+        FAILING_MAILERS
+        if fails
+        else {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+    )
+    issued = issuance.issue_activation(citizen, issued_by=clerk)
+    outbound = OutboundMessage.objects.get()
+    other_claim = timezone.now() + timedelta(seconds=5)
+    real_send = delivery._send
+
+    def send_while_taken_over(message, payload):
+        OutboundMessage.objects.filter(pk=message.pk).update(claimed_at=other_claim, attempts=2)
+        real_send(message, payload)
+
+    monkeypatch.setattr(delivery, "_send", send_while_taken_over)
+    assert delivery.attempt(outbound.pk) == "taken over"
+    outbound.refresh_from_db()
+    assert outbound.status == OutboundMessage.Status.SENDING
+    assert (outbound.claimed_at, outbound.attempts) == (other_claim, 2)
+    assert outbound.payload_encrypted and outbound.sent_at is None and not outbound.last_error
+    issued.activation.refresh_from_db()
+    assert issued.activation.email_status != Activation.EmailStatus.SENT

@@ -367,8 +367,31 @@ def test_update_where_sets_the_rows_that_match_every_column(activated):
     assert theirs.user_agent == "Firefox"
     with pytest.raises(ValueError, match="filters on the model's own columns"):
         update_where(KnownBrowser, {}, user_agent="x")
+    with pytest.raises(ValueError, match="sets the model's own columns"):
+        update_where(KnownBrowser, {"pk": theirs.pk})
     with pytest.raises(ValueError, match="expressions"):
         update_where(KnownBrowser, {"pk": F("user_id")}, user_agent="x")
+
+
+def test_update_where_none_is_is_null_as_in_the_orm(activated):
+    from keys.models import OneTimeCode
+    from keys.prepared import update_where
+
+    _activation, _user, key = activated
+    now = timezone.now()
+    used = OneTimeCode.objects.create(key=key, code_hash="u", expires_at=now, consumed_at=now)
+    waiting = [OneTimeCode.objects.create(key=key, code_hash=h, expires_at=now) for h in "ab"]
+    later = now + timedelta(minutes=1)
+    changed = update_where(OneTimeCode, {"key": key.pk, "consumed_at": None}, consumed_at=later)
+    assert changed == 2
+    assert {c.consumed_at for c in OneTimeCode.objects.filter(pk__in=[w.pk for w in waiting])} == {
+        later
+    }
+    used.refresh_from_db()
+    assert used.consumed_at == now
+    # The same statement with a value where None was: "= %s", not "IS NULL".
+    assert update_where(OneTimeCode, {"key": key.pk, "consumed_at": later}, delivered=True) == 2
+    assert update_where(OneTimeCode, {"key": key.pk, "consumed_at": None}, delivered=True) == 0
 
 
 def test_delete_row_deletes_one_row(db):

@@ -442,3 +442,29 @@ def test_account_deactivated_between_password_and_code_starts_over(client, accou
     response = client.get("/nl/aanmelden/sleutel/")
     assert response.status_code == 302
     assert response["Location"] == "/nl/aanmelden/"
+
+
+def test_signing_in_records_the_time_with_one_update_and_no_save(client, account):
+    """``last_login`` is set on each sign-in, as Django's receiver sets it, but with one
+    prepared UPDATE instead of ``user.save()`` (no save signals: issue 10's CPU per request)."""
+    from django.db.models.signals import pre_save
+
+    saved = []
+
+    def receiver(sender, instance, **kwargs):
+        saved.append(kwargs.get("update_fields"))
+
+    assert account.last_login is None
+    pre_save.connect(receiver, sender=User)
+    try:
+        sign_in(client, account)
+    finally:
+        pre_save.disconnect(receiver, sender=User)
+    account.refresh_from_db()
+    assert timezone.now() - account.last_login < timedelta(seconds=30)
+    assert saved == []
+    first = account.last_login
+    client.post("/nl/afmelden/")
+    sign_in(client, account)
+    account.refresh_from_db()
+    assert account.last_login > first

@@ -50,7 +50,7 @@ from keys import audit
 from keys.conf import limits
 from keys.locking import lock_row
 from keys.models import AuditEvent, DigitalKey, OneTimeCode, OutboundMessage
-from keys.prepared import PreparedRead, insert, save_fields
+from keys.prepared import PreparedRead, insert, save_fields, update_where
 
 # The key's newest open code, read with its row locked; its SQL built once per connection
 # (keys/prepared.py), so the write lock is held for less time.
@@ -298,7 +298,7 @@ class DeliveredCodeKind(KeyKind):
             code = f"{secrets.randbelow(10**digits):0{digits}d}"
             # Only the newest code counts: every older unused code dies now, so none can come
             # back to life once the newest is used, and none is delivered late.
-            key.codes.filter(consumed_at__isnull=True).update(consumed_at=now)
+            update_where(OneTimeCode, {"key": key.pk, "consumed_at": None}, consumed_at=now)
             challenge = insert(
                 OneTimeCode(
                     key=key,
