@@ -203,6 +203,7 @@ _WIZARD_ACTIVATION = PreparedRead(
     Activation.objects.select_related("citizen", "citizen__account"), "pk"
 )
 _WIZARD_KEY = PreparedRead(DigitalKey.objects.all(), "pk", "user_id")
+_ACTIVE_KINDS = PreparedRead(DigitalKey.objects.only("kind"), "user_id", "state")
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -449,11 +450,8 @@ class ActivationWizard(NamedUrlSessionWizardView):
     def _active_kinds(self) -> set[str]:
         if self.citizen.account_id is None:
             return set()
-        return set(
-            DigitalKey.objects.filter(
-                user_id=self.citizen.account_id, state=DigitalKey.State.ACTIVE
-            ).values_list("kind", flat=True)
-        )
+        keys = _ACTIVE_KINDS.all(user_id=self.citizen.account_id, state=DigitalKey.State.ACTIVE)
+        return {key.kind for key in keys}
 
     def _finish(self) -> HttpResponse:
         """End the session (automatic sign-out) and show the final page."""

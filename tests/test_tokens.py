@@ -46,3 +46,30 @@ def test_rotated_key_still_checks_old_hashes():
         assert stored_token in tokens.link_token_candidates(token)
     with override_settings(ACTIVATION_HASH_KEYS=["new-key"]):
         assert not tokens.check_activation_code("ABCDE-FGHJK", stored)
+
+
+def test_a_link_issued_under_an_older_key_still_opens(citizen, clerk):
+    """``find_by_token`` looks the link up under the current key, then each older one."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from keys.services import activation, issuance
+
+    with override_settings(ACTIVATION_HASH_KEYS=["old-key"]):
+        old = issuance.issue_activation(citizen, issued_by=clerk)
+    token = old.activation_link.rstrip("/").rsplit("/", 1)[-1]
+    with override_settings(ACTIVATION_HASH_KEYS=["new-key", "old-key"]):
+        with CaptureQueriesContext(connection) as queries:
+            assert activation.find_by_token(token) == old.activation
+        assert len(queries) == 2  # the current key's hash, then the old one's
+        response = Client().get(old.activation_link.split("testserver", 1)[-1])
+        assert response.status_code == 302 and response["Location"].endswith("/code/")
+        current = issuance.issue_activation(citizen, issued_by=clerk)  # replaces the old one
+        new_token = current.activation_link.rstrip("/").rsplit("/", 1)[-1]
+        with CaptureQueriesContext(connection) as queries:
+            assert activation.find_by_token(new_token) == current.activation
+        assert len(queries) == 1
+    with override_settings(ACTIVATION_HASH_KEYS=["new-key"]):
+        assert activation.find_by_token(token) is None
+        assert activation.find_by_token("") is None and activation.find_by_token("x" * 201) is None

@@ -29,7 +29,7 @@ from keys.models import (
     OutboundMessage,
     User,
 )
-from keys.prepared import PreparedRead, save_fields, update_row
+from keys.prepared import PreparedRead, save_fields, update_row, update_where
 
 Action = AuditEvent.Action
 State = Activation.State
@@ -56,15 +56,22 @@ _PENDING_KEY = PreparedRead(
 )
 
 
+_BY_LINK_HASH = PreparedRead(
+    Activation.objects.select_related("citizen", "office"), "link_token_hash"
+)
+
+
 def find_by_token(token: str) -> Activation | None:
-    """The activation a link token belongs to, if any."""
+    """The activation a link token belongs to, if any: its hash under the current key first,
+    then under each older key (a prepared read each: one, for a link issued under the current
+    key)."""
     if not token or len(token) > 200:
         return None
-    return (
-        Activation.objects.select_related("citizen", "office")
-        .filter(link_token_hash__in=tokens.link_token_candidates(token))
-        .first()
-    )
+    for candidate in tokens.link_token_candidates(token):
+        found = _BY_LINK_HASH.first(link_token_hash=candidate)
+        if found is not None:
+            return found
+    return None
 
 
 def _expire_if_due(activation: Activation, request: HttpRequest | None) -> bool:
@@ -96,8 +103,8 @@ def link_status(activation: Activation | None, request: HttpRequest | None = Non
 def open_link(activation: Activation, request: HttpRequest) -> None:
     """Record that the link was used (``issued`` -> ``opened``)."""
     now = timezone.now()
-    updated = Activation.objects.filter(pk=activation.pk, state=State.ISSUED).update(
-        state=State.OPENED, opened_at=now
+    updated = update_where(
+        Activation, {"pk": activation.pk, "state": State.ISSUED}, state=State.OPENED, opened_at=now
     )
     if updated:
         # What the UPDATE wrote, without reading the row (and its citizen) back.
@@ -197,7 +204,8 @@ def create_account(
         except IntegrityError as error:
             raise UsernameTaken(username) from error
         citizen.account = user
-        citizen.save(update_fields=["account", "updated_at"])
+        citizen.updated_at = timezone.now()  # as auto_now would, without save()'s compile
+        update_row(Citizen, citizen.pk, account=user, updated_at=citizen.updated_at)
         audit.record(
             Action.ACCOUNT_CREATED,
             request=request,
@@ -274,8 +282,11 @@ def confirm_key(
         return result
     now = timezone.now()
     with transaction.atomic():
-        updated = DigitalKey.objects.filter(pk=key.pk, state=DigitalKey.State.PENDING).update(
-            state=DigitalKey.State.ACTIVE, activated_at=now
+        updated = update_where(
+            DigitalKey,
+            {"pk": key.pk, "state": DigitalKey.State.PENDING},
+            state=DigitalKey.State.ACTIVE,
+            activated_at=now,
         )
         if not updated:
             return VerifyResult(Outcome.OK)
@@ -290,9 +301,12 @@ def confirm_key(
             kind=key.kind,
         )
         if activation is not None:
-            completed = Activation.objects.filter(
-                pk=activation.pk, state=State.CODE_VERIFIED
-            ).update(state=State.COMPLETED, completed_at=now)
+            completed = update_where(
+                Activation,
+                {"pk": activation.pk, "state": State.CODE_VERIFIED},
+                state=State.COMPLETED,
+                completed_at=now,
+            )
             if completed:
                 activation.state, activation.completed_at = State.COMPLETED, now
                 audit.record(Action.ACTIVATION_COMPLETED, request=request, activation=activation)
