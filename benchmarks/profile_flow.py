@@ -1,7 +1,8 @@
 """Profile the product's flows in one process: cProfile over N app-key activations and N
 sign-ins, driven through Django's full middleware stack with the test client.
 
-Run: ``.venv/bin/python benchmarks/profile_flow.py [N] [--sort tottime|cumtime] [--top 40]``.
+Run: ``.venv/bin/python benchmarks/profile_flow.py [N] [--sort tottime|cumtime] [--top 40]``
+(``PROFILE_PAGES=1``: CPU per page; ``PROFILE_PAGE=<regex>``: the profile of those pages only).
 Production settings (``DEBUG`` off, ``benchmarks.bench_settings``), a throw-away SQLite file,
 e-mail to Django's in-memory mailer. It prints, per flow, the CPU per request with the argon2
 hash excluded (measured around the hasher, as ``make bench`` does), queries per request, and the
@@ -60,6 +61,10 @@ PASSWORD = "Correct-Horse-9x"  # noqa: S105 - the simulated citizens' password
 CLIENT = Client()
 SEEN = [0]
 SQL = os.environ.get("PROFILE_SQL") == "1"
+#: ``PROFILE_PAGE=<regex>``: cProfile only the requests whose page ("GET /nl/activatie/verify/")
+#: matches, and print their profile at the end (``--sort``, ``--top``).
+PAGE = re.compile(os.environ["PROFILE_PAGE"]) if os.environ.get("PROFILE_PAGE") else None
+PAGE_PROFILE = cProfile.Profile()
 
 
 def cpu() -> float:
@@ -79,12 +84,17 @@ class Measured:
         while True:
             # Capturing the SQL forces Django's debug cursor (it formats every query): only
             # with PROFILE_SQL=1, whose CPU figures are then inflated.
+            page = f"{method} {re.sub(r'/[A-Za-z0-9_-]{20,}/', '/<token>/', path)}"
+            profiled = PAGE is not None and PAGE.search(page)
+            if profiled:
+                PAGE_PROFILE.enable()
             start = cpu()
             with CaptureQueriesContext(connection) if SQL else contextlib.nullcontext() as captured:
                 response = client.get(path) if method == "GET" else client.post(path, data or {})
             spent = cpu() - start
+            if profiled:
+                PAGE_PROFILE.disable()
             self.cpu += spent
-            page = f"{method} {re.sub(r'/[A-Za-z0-9_-]{20,}/', '/<token>/', path)}"
             hashed = float(response.headers.get("X-Hash-CPU-ms", "0"))
             entry = self.by_page.setdefault(page, [0, 0.0, 0])
             entry[0] += 1
@@ -252,6 +262,9 @@ def main() -> None:
         if args.out:
             stats.dump_stats(f"{args.out}-{flow}.pstats")
         stats.sort_stats(args.sort).print_stats(args.top)
+    if PAGE is not None:
+        print(f"--- the requests matching PROFILE_PAGE={PAGE.pattern!r}")
+        pstats.Stats(PAGE_PROFILE).sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":

@@ -204,6 +204,7 @@ _WIZARD_ACTIVATION = PreparedRead(
 )
 _WIZARD_KEY = PreparedRead(DigitalKey.objects.all(), "pk", "user_id")
 _ACTIVE_KINDS = PreparedRead(DigitalKey.objects.only("kind"), "user_id", "state")
+_ANY_RECOVERY_CODE = PreparedRead(RecoveryCode.objects.only("pk"), "user_id")
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -539,8 +540,7 @@ class ActivationWizard(NamedUrlSessionWizardView):
                 )
                 # Recovery codes (issue 13), offered once a first key is active.
                 context["offer_recovery_codes"] = (
-                    recovery.enabled()
-                    and not RecoveryCode.objects.filter(user_id=key.user_id).exists()
+                    recovery.enabled() and _ANY_RECOVERY_CODE.first(user_id=key.user_id) is None
                 )
         return context
 

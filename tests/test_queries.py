@@ -97,20 +97,30 @@ def test_sign_in_steps_use_few_queries(client, citizen, clerk, rf):
         ("POST", "/nl/aanmelden/code/", None),
         ("GET", "/nl/mijn-sleutels/", None),
     ]
-    counts = []
-    for method, path, data in steps:
-        if data is None and method == "POST":
-            data = {"code": code_for(key)}
-        with CaptureQueriesContext(connection) as queries:
-            response = client.post(path, data) if method == "POST" else client.get(path)
-        assert response.status_code in (200, 302), (path, response.status_code)
-        counts.append(len(queries))
-        if path == "/nl/aanmelden/code/" and method == "POST":
-            assert response["Location"] == "/nl/mijn-sleutels/"
-    # password, key page, code sent, code page, code checked (with the new browser's notice),
-    # the citizen's page: session, user with citizen (one query), keys, events, recovery codes,
-    # the services it signed in to
-    bounds = [14, 3, 16, 4, 28, 6]
+
+    def sign_in() -> list[int]:
+        counts = []
+        for method, path, data in steps:
+            if data is None and method == "POST":
+                data = {"code": code_for(key)}
+            with CaptureQueriesContext(connection) as queries:
+                response = client.post(path, data) if method == "POST" else client.get(path)
+            assert response.status_code in (200, 302), (path, response.status_code)
+            counts.append(len(queries))
+            if path == "/nl/aanmelden/code/" and method == "POST":
+                assert response["Location"] == "/nl/mijn-sleutels/"
+        return counts
+
+    # password, key page, code sent, code page, code checked (with the new browser's notice:
+    # the known browser's UPDATE finds no row first), the citizen's page: session, user with
+    # citizen (one query), keys, events, recovery codes, the services it signed in to
+    counts = sign_in()
+    bounds = [14, 3, 16, 4, 29, 6]
+    assert all(count <= bound for count, bound in zip(counts, bounds, strict=True)), counts
+    # Again from the same browser, the daily case: its row is one UPDATE, no notice.
+    client.post("/nl/afmelden/")
+    counts = sign_in()
+    bounds = [14, 3, 16, 4, 22, 6]
     assert all(count <= bound for count, bound in zip(counts, bounds, strict=True)), counts
 
 
