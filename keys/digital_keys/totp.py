@@ -19,7 +19,7 @@ from keys import crypto
 from keys.conf import limits
 from keys.digital_keys.base import KeyKind, Outcome, VerifyResult
 from keys.models import DigitalKey
-from keys.prepared import PreparedRead
+from keys.prepared import PreparedRead, update_row
 from keys.qr import otpauth_uri, qr_svg
 
 # The key read with its row locked, its SQL built once per connection (keys/prepared.py).
@@ -114,10 +114,15 @@ class TotpKind(KeyKind):
                 if pyotp.utils.strings_equal(code, totp.generate_otp(step)):
                     if locked.last_totp_step is not None and step <= locked.last_totp_step:
                         return VerifyResult(Outcome.REPLAY)
-                    locked.last_totp_step = step
-                    locked.failed_attempts = 0
-                    locked.locked_until = None
-                    locked.save(update_fields=["last_totp_step", "failed_attempts", "locked_until"])
+                    # Prepared UPDATEs, not save(update_fields=...): its SQL compiled on every
+                    # code checked (issue 10).
+                    update_row(
+                        DigitalKey,
+                        locked.pk,
+                        last_totp_step=step,
+                        failed_attempts=0,
+                        locked_until=None,
+                    )
                     key.last_totp_step = step
                     key.failed_attempts = 0
                     key.locked_until = None
@@ -125,10 +130,10 @@ class TotpKind(KeyKind):
             locked.failed_attempts += 1
             remaining = limits.OTP_MAX_ATTEMPTS - locked.failed_attempts
             if remaining <= 0:
-                locked.failed_attempts = 0
-                locked.locked_until = now + limits.TOTP_LOCKOUT
-                locked.save(update_fields=["failed_attempts", "locked_until"])
+                update_row(
+                    DigitalKey, locked.pk, failed_attempts=0, locked_until=now + limits.TOTP_LOCKOUT
+                )
                 wait = int(limits.TOTP_LOCKOUT.total_seconds())
                 return VerifyResult(Outcome.LOCKED, 0, retry_after_seconds=wait)
-            locked.save(update_fields=["failed_attempts"])
+            update_row(DigitalKey, locked.pk, failed_attempts=locked.failed_attempts)
             return VerifyResult(Outcome.WRONG, remaining)
