@@ -880,6 +880,10 @@ def format_report(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _stopped(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--databases", default="sqlite,postgres")
@@ -913,6 +917,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(jobs))
         return 0
 
+    # Stopped from outside (``timeout``, a CI job's limit, ``kill``): leave through the context
+    # managers, so gunicorn, the SMTP server and py-spy stop with it instead of being left
+    # behind holding their ports (SIGINT, Ctrl+C, already does: KeyboardInterrupt).
+    signal.signal(signal.SIGTERM, _stopped)
     data: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),

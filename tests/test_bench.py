@@ -94,3 +94,55 @@ def test_profile_flow_walks_every_flow_in_one_process(tmp_path):
         line = next(line for line in result.stdout.splitlines() if line.startswith(f"{flow}:"))
         assert "ms CPU/flow without hash" in line and "queries/request" in line, line
     assert "function calls" in result.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    from benchmarks.bench import children
+
+    found = []
+    for child in children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _is_gunicorn(pid: int) -> bool:
+    try:
+        return b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def test_a_stopped_bench_leaves_no_server_behind(tmp_path):
+    """``timeout make bench`` (SIGTERM): gunicorn and the SMTP server stop with the benchmark."""
+    import signal
+    import time
+
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["TMPDIR"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "benchmarks/bench.py", "--databases", "sqlite", "--citizens", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        servers: list[int] = []
+        while time.monotonic() < deadline and not servers:
+            servers = [pid for pid in _descendants(process.pid) if _is_gunicorn(pid)]
+            time.sleep(0.05)
+        assert servers, "gunicorn never started"
+        everything = _descendants(process.pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{pid}").exists() for pid in everything
+        ):
+            time.sleep(0.1)
+        left = [pid for pid in everything if Path(f"/proc/{pid}").exists()]
+        assert left == [], [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left]
+    finally:
+        if process.poll() is None:
+            process.kill()
