@@ -3,8 +3,10 @@ every figure the README quotes is there (a small run on SQLite; PostgreSQL is th
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from benchmarks.bench import format_report
@@ -13,9 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("activate-app", "activate-email", "signin")
 
 
-def test_bench_measures_product_and_floor(tmp_path):
+def _env(tmp_path: Path) -> dict[str, str]:
+    """The benchmarks' environment: this one without ``DATABASE_URL`` (SQLite), temporary
+    files under ``tmp_path``."""
     env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
     env["TMPDIR"] = str(tmp_path)
+    return env
+
+
+def test_bench_measures_product_and_floor(tmp_path):
+    env = _env(tmp_path)
     result = subprocess.run(
         [
             sys.executable,
@@ -79,8 +88,7 @@ def test_bench_measures_product_and_floor(tmp_path):
 
 def test_profile_flow_walks_every_flow_in_one_process(tmp_path):
     """``benchmarks/profile_flow.py`` (README, Performance) completes each flow and reports it."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["TMPDIR"] = str(tmp_path)
+    env = _env(tmp_path)
     result = subprocess.run(
         [sys.executable, "benchmarks/profile_flow.py", "1", "--profile", "--top", "3"],
         cwd=ROOT,
@@ -114,11 +122,7 @@ def _is_gunicorn(pid: int) -> bool:
 
 def test_a_stopped_bench_leaves_no_server_behind(tmp_path):
     """``timeout make bench`` (SIGTERM): gunicorn and the SMTP server stop with the benchmark."""
-    import signal
-    import time
-
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["TMPDIR"] = str(tmp_path)
+    env = _env(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "benchmarks/bench.py", "--databases", "sqlite", "--citizens", "2"],
         cwd=ROOT,
