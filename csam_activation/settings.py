@@ -196,6 +196,17 @@ AUTHENTICATION_BACKENDS = ["keys.backends.ModelBackend"]
 PASSWORD_HASHERS = [
     "keys.hashers.CSAMArgon2PasswordHasher",
 ]
+# The threads that compute one hash, at most its 2 lanes (the hash is the same either way). One:
+# with as many busy sync workers as cores, a hash's second thread only takes a core from the other
+# worker, and at each of the hash's 12 joins one core waits for the slower lane (measured with
+# `make bench`: a tenth of both cores idle during app-key activations). Two halve a hash's latency
+# where cores are to spare (fewer busy workers than cores).
+try:
+    ARGON2_THREADS = int(os.environ.get("ARGON2_THREADS", "1"))
+except ValueError:
+    ARGON2_THREADS = 0
+if ARGON2_THREADS < 1:
+    raise ImproperlyConfigured("ARGON2_THREADS must be a whole number of at least 1.")
 
 # SPEC §3: min 8, max 128; the CSAM composition rule unless PASSWORD_POLICY=nist.
 PASSWORD_POLICY = os.environ.get("PASSWORD_POLICY", "csam").strip().lower()

@@ -15,9 +15,17 @@ t=3, m=64 MiB, p=1          123 ms
 
 Why t=3, m=64 MiB, p=2: an attacker's cost grows with time x memory (192 MiB-passes, over four
 times OWASP's minimum of 38), while two lanes let a 2-core server finish a hash in about 65 ms,
-faster than Django's default and well inside a sign-in's budget. 64 MiB per concurrent hash keeps
-memory bounded (16 simultaneous sign-ins need 1 GiB). Existing hashes are upgraded on the next
-successful sign-in when these numbers change (Django's ``must_update``).
+faster than Django's default and well inside a sign-in's budget. That is with two threads, one a
+lane; the hash is computed in ``ARGON2_THREADS`` threads (settings, default 1: about 110 ms here).
+A server under load has a busy worker on every core: a second thread per hash then only takes a
+core from the other worker, and argon2 joins its threads 12 times a hash (t=3 passes of 4
+slices), each time leaving a core idle while the slower lane finishes. ``make bench``, 2 sync
+workers, app-key activations, median of three runs each way on 2026-12-05: 1.68 cores busy and
+10.5 activations/s with two threads, 1.84 and 11.8 with one; the same CPU per hash.
+
+64 MiB per concurrent hash keeps memory bounded (16 simultaneous sign-ins need 1 GiB).
+Existing hashes are upgraded on the next successful sign-in when these numbers change (Django's
+``must_update``).
 
 The memory is kept. Django's hasher (``argon2.low_level.hash_secret``) lets the argon2 library
 ``malloc`` its 64 MiB for every hash and ``free`` it afterwards; that size is always a fresh
@@ -43,6 +51,7 @@ from typing import Any
 from argon2 import Parameters, extract_parameters
 from argon2.exceptions import HashingError
 from argon2.low_level import core, error_to_str, ffi, lib
+from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.utils.encoding import force_bytes
 
@@ -98,9 +107,18 @@ def _callbacks() -> tuple[Any, Any] | None:
 CALLBACKS = _callbacks()
 
 
+def threads_for(params: Parameters) -> int:
+    """The threads that compute a hash of ``params``: ``ARGON2_THREADS`` (settings), at most
+    one a lane. The lanes are a parameter of the hash (its result depends on them); the threads
+    are not: any number from 1 to the lanes gives the same bytes."""
+    wanted = getattr(settings, "ARGON2_THREADS", 1)
+    return max(1, min(int(wanted), params.parallelism))
+
+
 def raw_hash(password: bytes, salt: bytes, params: Parameters) -> bytes:
     """argon2's raw output for these inputs (``argon2_ctx``), its memory from the pool (from
-    ``malloc``, as Django's, where the callbacks could not be made)."""
+    ``malloc``, as Django's, where the callbacks could not be made), computed in
+    :func:`threads_for` threads."""
     hash_len = params.hash_len
     out = ffi.new("uint8_t[]", hash_len)
     c_password = ffi.new("uint8_t[]", password)
@@ -121,7 +139,7 @@ def raw_hash(password: bytes, salt: bytes, params: Parameters) -> bytes:
             "t_cost": params.time_cost,
             "m_cost": params.memory_cost,
             "lanes": params.parallelism,
-            "threads": params.parallelism,
+            "threads": threads_for(params),
             "version": params.version,
             "allocate_cbk": CALLBACKS[0] if CALLBACKS else ffi.NULL,
             "free_cbk": CALLBACKS[1] if CALLBACKS else ffi.NULL,

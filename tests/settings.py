@@ -26,5 +26,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# One password hash in two threads, one a lane (the same hash): a test waits for its hashes one
+# at a time, so the second core halves the wait. The shipped default (1) is for a server whose
+# cores all have a busy worker (csam_activation/settings.py); tests/test_hashers.py checks both.
+ARGON2_THREADS = 2
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True

@@ -155,3 +155,35 @@ def test_argon2_s_refusals_are_hashing_errors():
     with pytest.raises(HashingError):
         raw_hash(b"pw", b"short", Small().params())
     assert not hashers._lent
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(1, 1), (2, 2), (8, 2)])
+def test_a_hash_is_computed_in_argon2_threads_settings_says_at_most_one_a_lane(
+    settings, monkeypatch, setting, expected
+):
+    """``ARGON2_THREADS`` reaches argon2's context; the result is the same in one thread or
+    two (the lanes, a parameter of the hash, stay 2)."""
+    seen = []
+    real_core = hashers.core
+
+    def core(context, kind):
+        seen.append((context.threads, context.lanes))
+        return real_core(context, kind)
+
+    monkeypatch.setattr(hashers, "core", core)
+    ours, stock = CSAMArgon2PasswordHasher(), StockAtOurCost()
+    salt = ours.salt()
+    settings.ARGON2_THREADS = setting
+    encoded = ours.encode("Correct-Horse-9x", salt)
+    assert ours.verify("Correct-Horse-9x", encoded)
+    assert seen == [(expected, 2), (expected, 2)]
+    assert encoded == stock.encode("Correct-Horse-9x", salt)
+
+
+def test_one_thread_by_default(settings):
+    """The project's default (the test settings use two: tests/settings.py)."""
+    from csam_activation import settings as project_settings
+
+    assert project_settings.ARGON2_THREADS == 1
+    del settings.ARGON2_THREADS
+    assert hashers.threads_for(CSAMArgon2PasswordHasher().params()) == 1

@@ -86,3 +86,11 @@ def test_build_commands_need_no_secret_but_serving_does():
     result = run_manage("migrate", "--plan", DATABASE_URL=PRODUCTION["DATABASE_URL"])
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_argon2_threads_must_be_a_whole_number_of_at_least_one():
+    for wrong in ("0", "-1", "two"):
+        result = run_manage("check", **PRODUCTION, ARGON2_THREADS=wrong)
+        assert result.returncode != 0
+        assert "ARGON2_THREADS must be a whole number of at least 1" in result.stderr
+    assert run_manage("check", **PRODUCTION, ARGON2_THREADS="2").returncode == 0
