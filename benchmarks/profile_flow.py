@@ -4,10 +4,11 @@ sign-ins, driven through Django's full middleware stack with the test client.
 Run: ``.venv/bin/python benchmarks/profile_flow.py [N] [--sort tottime|cumtime] [--top 40]``
 (``PROFILE_PAGES=1``: CPU per page; ``PROFILE_PAGE=<regex>``: the profile of those pages only).
 Production settings (``DEBUG`` off, ``benchmarks.bench_settings``), a throw-away SQLite file,
-e-mail to Django's in-memory mailer. It prints, per flow, the CPU per request with the argon2
-hash excluded (measured around the hasher, as ``make bench`` does), queries per request, and the
-profile's top functions. It complements ``make bench`` (gunicorn, concurrency): the call counts
-here are exact and repeatable, so a change's effect on the Python work per request shows at once.
+e-mail through the product's SMTP backend to no server (``benchmarks/wire_mail.py``). It prints,
+per flow, the CPU per request with the argon2 hash excluded (measured around the hasher, as
+``make bench`` does), queries per request, and the profile's top functions. It complements
+``make bench`` (gunicorn, concurrency): the call counts here are exact and repeatable, so a
+change's effect on the Python work per request shows at once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import email
+import email.policy
 import os
 import pstats
 import re
@@ -22,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,14 +53,16 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.core import mail  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from benchmarks.concurrent_activations import totp_now  # noqa: E402
+from benchmarks.wire_mail import SENT  # noqa: E402
 
+#: What a browser sends a form without files as (the test client would send multipart).
+FORM = "application/x-www-form-urlencoded"
 PASSWORD = "Correct-Horse-9x"  # noqa: S105 - the simulated citizens' password
 CLIENT = Client()
 SEEN = [0]
@@ -90,7 +96,11 @@ class Measured:
                 PAGE_PROFILE.enable()
             start = cpu()
             with CaptureQueriesContext(connection) if SQL else contextlib.nullcontext() as captured:
-                response = client.get(path) if method == "GET" else client.post(path, data or {})
+                response = (
+                    client.get(path)
+                    if method == "GET"
+                    else client.post(path, urlencode(data or {}), content_type=FORM)
+                )
             spent = cpu() - start
             if profiled:
                 PAGE_PROFILE.disable()
@@ -156,9 +166,12 @@ def issue(count: int) -> list[dict]:
 
 
 def last_code(address: str) -> str:
-    for message in reversed(mail.outbox):
-        if address in message.to:
-            return re.search(r"\b(\d{6})\b", message.body).group(1)
+    """The code in the newest message to ``address`` (its text part's first line)."""
+    for recipients, raw in reversed(SENT):
+        if address in recipients:
+            message = email.message_from_bytes(raw, policy=email.policy.default)
+            text = message.get_body(preferencelist=("plain",)).get_content()
+            return re.search(r"\b(\d{6})\b", text).group(1)
     raise LookupError(address)
 
 
@@ -230,8 +243,10 @@ def main() -> None:
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
-    mail.outbox = []
+    # The product's SMTP backend, formatting as in production, its bytes kept here.
+    settings.MAILERS = {
+        "default": {"BACKEND": "benchmarks.wire_mail.WireBackend", "OPTIONS": {"host": "-"}}
+    }
     flows = args.flows.split(",")
     warm = issue(2 + 2 * args.n)
     for job in warm[:2]:
@@ -264,7 +279,10 @@ def main() -> None:
         stats.sort_stats(args.sort).print_stats(args.top)
     if PAGE is not None:
         print(f"--- the requests matching PROFILE_PAGE={PAGE.pattern!r}")
-        pstats.Stats(PAGE_PROFILE).sort_stats(args.sort).print_stats(args.top)
+        page_stats = pstats.Stats(PAGE_PROFILE)
+        if args.out:
+            page_stats.dump_stats(f"{args.out}-pages.pstats")
+        page_stats.sort_stats(args.sort).print_stats(args.top)
 
 
 if __name__ == "__main__":
