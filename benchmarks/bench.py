@@ -656,6 +656,10 @@ def summarise(outcome: Outcome) -> dict:
     }
     if outcome.db_cpu_seconds:
         result["db_cpu_ms_per_flow"] = round(outcome.db_cpu_seconds * 1000 / flows, 1)
+        # The database runs on the same cores: the server is the workers and its backends.
+        result["cores_busy_with_database"] = round(
+            (outcome.cpu_seconds + outcome.db_cpu_seconds) / outcome.seconds, 3
+        )
     return result
 
 
@@ -857,7 +861,8 @@ def format_report(data: dict) -> str:
                 if "db_cpu_ms_per_flow" in result:
                     lines.append(
                         f"  {app} PostgreSQL backends: {result['db_cpu_ms_per_flow']:.0f} ms CPU "
-                        "per flow (not in the figures above)"
+                        "per flow (not in the figures above); cores busy, workers and backends: "
+                        f"{result['cores_busy_with_database']:.2f}"
                     )
                 for failure in result["failures"]:
                     lines.append(f"  {app} FAILED {failure}")

@@ -150,3 +150,16 @@ def test_a_stopped_bench_leaves_no_server_behind(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_on_postgresql_the_database_s_cpu_counts_beside_the_workers():
+    """The backends run on the same cores: reported apart and with the workers' cores busy."""
+    from benchmarks.bench import Outcome, summarise
+
+    outcome = Outcome(flows=10, seconds=2.0, cpu_seconds=3.0, db_cpu_seconds=0.4)
+    outcome.queries = [5] * 120
+    figures = summarise(outcome)
+    assert figures["cores_busy"] == 1.5
+    assert figures["db_cpu_ms_per_flow"] == 40.0
+    assert figures["cores_busy_with_database"] == 1.7
+    assert "cores_busy_with_database" not in summarise(Outcome(flows=1, seconds=1.0))
