@@ -16,19 +16,12 @@ SENT: list[tuple[list[str], bytes]] = []
 
 
 class _KeepingConnection:
-    """What ``smtplib.SMTP`` offers the backend, keeping each message instead of sending it."""
-
-    sock = True
+    """The one call of ``smtplib.SMTP`` the backend makes while sending, keeping the message
+    (``WireBackend`` opens and closes without it)."""
 
     def sendmail(self, from_addr: str, to_addrs: list[str], msg: bytes) -> dict:
         SENT.append((list(to_addrs), msg))
         return {}
-
-    def close(self) -> None:
-        pass
-
-    def quit(self) -> None:
-        pass
 
 
 class WireBackend(SMTPBackend):
