@@ -40,6 +40,7 @@ os.environ.update(
         "SECURE_HSTS_SECONDS": "0",
         "DATABASE_URL": os.environ.get("PROFILE_DATABASE_URL", f"sqlite:///{TMP / 'p.sqlite3'}"),
         "SITE_URL": "http://testserver",
+        "MAILER": "console",
         "LOG_LEVEL": "WARNING",
         "BENCH_STATIC_ROOT": str(TMP / "static"),
         "DJANGO_SETTINGS_MODULE": "benchmarks.bench_settings",

@@ -251,12 +251,30 @@ STORAGES = {
     },
 }
 
-# Mail (Django 6.1 MAILERS). EMAIL_HOST set: SMTP there; otherwise the console.
+# Mail (Django 6.1 MAILERS). EMAIL_HOST set: SMTP there. The console (e-mails, activation links
+# and codes included, printed on standard output, past the log redaction) only with DEBUG or when
+# asked for by name (MAILER=console); without DEBUG and without either, the site does not start.
 DEFAULT_FROM_EMAIL = os.environ.get(
     "DEFAULT_FROM_EMAIL", "CSAM My Digital Keys <noreply@csam-activation.localhost>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-if os.environ.get("EMAIL_HOST"):
+MAILER = os.environ.get("MAILER", "").strip().lower()
+if not MAILER:
+    if os.environ.get("EMAIL_HOST"):
+        MAILER = "smtp"
+    elif DEBUG or _COMMAND in KEYLESS_COMMANDS:
+        MAILER = "console"
+    else:
+        raise ImproperlyConfigured(
+            "EMAIL_HOST must be set when DEBUG is off: e-mails carry activation links and codes. "
+            "MAILER=console prints them on standard output instead (a test or loopback site only; "
+            "check --deploy warns, keys.W002)."
+        )
+if MAILER not in {"smtp", "console"}:
+    raise ImproperlyConfigured(f"MAILER={MAILER!r}: 'smtp' (with EMAIL_HOST) or 'console'.")
+if MAILER == "smtp":
+    if not os.environ.get("EMAIL_HOST"):
+        raise ImproperlyConfigured("MAILER=smtp needs EMAIL_HOST (the SMTP server).")
     MAILERS = {
         "default": {
             "BACKEND": "keys.mail_backends.SMTPBackend",

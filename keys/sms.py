@@ -82,11 +82,24 @@ class FileBasedSmsBackend(BaseSmsBackend):
             raise SmsDeliveryError(str(error)) from error
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects are not followed: ``redirect_request`` returning None is urllib's documented
+    way to refuse one, and the 3xx answer then raises ``HTTPError`` like any other error.
+    Following would send the bearer token (and the code) to wherever the answer points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
 class HttpSmsBackend(BaseSmsBackend):
     """Posts ``{"to", "body", "sender"}`` as JSON to ``SMS_GATEWAY_URL`` with a bearer token.
 
-    Any answer other than 2xx, a network error or a timeout (``SMS_GATEWAY_TIMEOUT`` seconds)
-    raises :class:`SmsDeliveryError`.
+    Any answer other than 2xx (a redirect included: it is never followed), a network error or a
+    timeout (``SMS_GATEWAY_TIMEOUT`` seconds) raises :class:`SmsDeliveryError`, so the outbox
+    tries the message again later.
     """
 
     def send(self, message: SmsMessage) -> None:
@@ -106,11 +119,11 @@ class HttpSmsBackend(BaseSmsBackend):
             },
         )
         try:
-            with urllib.request.urlopen(  # noqa: S310 - scheme checked above
-                request, timeout=settings.SMS_GATEWAY_TIMEOUT
-            ) as response:
+            with _OPENER.open(request, timeout=settings.SMS_GATEWAY_TIMEOUT) as response:
                 if not 200 <= response.status < 300:
                     raise SmsDeliveryError(f"gateway answered {response.status}")
+        except urllib.error.HTTPError as error:
+            raise SmsDeliveryError(f"gateway answered {error.code}") from error
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             raise SmsDeliveryError(type(error).__name__) from error
 

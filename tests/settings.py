@@ -8,6 +8,12 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+# Without DEBUG the settings refuse to start without an SMTP host unless the console is named;
+# the test runner replaces the mailer with its in-memory outbox anyway. Named for this import
+# only: a process the tests start with EMAIL_HOST must not inherit it (it would win).
+_NAMED_MAILER = "MAILER" not in os.environ and not os.environ.get("EMAIL_HOST")
+if _NAMED_MAILER:
+    os.environ["MAILER"] = "console"
 # The OpenID Connect provider is on, with a key made for this test run (never one on disk).
 os.environ.setdefault("OIDC_PROVIDER_ENABLED", "true")
 os.environ.setdefault("OIDC_REDIRECT_URI_SCHEMES", "http,https")
@@ -16,8 +22,11 @@ if not os.environ.get("OIDC_RSA_PRIVATE_KEY"):
 
     os.environ["OIDC_RSA_PRIVATE_KEY"] = generate_pem()
 
-from csam_activation.settings import *  # noqa: F403
-from csam_activation.settings import BASE_DIR
+from csam_activation.settings import *  # noqa: E402, F403
+from csam_activation.settings import BASE_DIR  # noqa: E402
+
+if _NAMED_MAILER:
+    del os.environ["MAILER"]
 
 SMS_BACKEND = "locmem"
 SMS_FILE_PATH = str(BASE_DIR / "var" / "test-sms")

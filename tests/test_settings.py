@@ -25,6 +25,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "sleutels.example.be",
     "DATABASE_URL": "sqlite:////tmp/csam-check.sqlite3",
     "SITE_URL": "https://sleutels.example.be",
+    "EMAIL_HOST": "smtp.example.be",
+    "FIELD_ENCRYPTION_KEYS": "ZmllbGQtZW5jcnlwdGlvbi1rZXktZm9yLXRlc3RzLTA=",
 }
 
 
@@ -67,14 +69,65 @@ def test_debug_only_when_asked():
     assert result.stdout.strip() == "True False"
 
 
+def without(names: str, variables: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in variables.items() if name not in names.split()}
+
+
+MAILER_CODE = "from django.conf import settings; print(settings.MAILERS['default']['BACKEND'])"
+
+
 def test_email_host_switches_to_smtp():
-    code = "from django.conf import settings; print(settings.MAILERS['default']['BACKEND'])"
+    result = run_manage("shell", "--no-imports", "-c", MAILER_CODE, **PRODUCTION)
+    assert result.stdout.strip() == "keys.mail_backends.SMTPBackend", result.stderr
+    # In development (DEBUG) without a mail host, e-mails are printed on the console.
     result = run_manage(
-        "shell", "--no-imports", "-c", code, **PRODUCTION, EMAIL_HOST="smtp.example.be"
+        "shell",
+        "--no-imports",
+        "-c",
+        MAILER_CODE,
+        DEBUG="true",
+        DATABASE_URL=PRODUCTION["DATABASE_URL"],
     )
-    assert result.stdout.strip() == "keys.mail_backends.SMTPBackend"
-    result = run_manage("shell", "--no-imports", "-c", code, **PRODUCTION)
-    assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend"
+    assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend", result.stderr
+
+
+def test_production_without_a_mail_host_does_not_start():
+    """Activation links and codes printed on standard output would pass the log redaction:
+    without DEBUG and without EMAIL_HOST the site refuses to start."""
+    production = without("EMAIL_HOST", PRODUCTION)
+    for command in (["check"], ["shell", "--no-imports", "-c", MAILER_CODE], ["migrate", "--plan"]):
+        result = run_manage(*command, **production)
+        assert result.returncode != 0, command
+        assert "EMAIL_HOST must be set when DEBUG is off" in result.stderr
+        assert "MAILER=console" in result.stderr
+    # A build step needs neither secrets nor a mail host.
+    result = run_manage("makemigrations", "--check", "--dry-run", **production)
+    assert result.returncode == 0, result.stderr
+    # Nonsense is refused, and MAILER=smtp needs its host.
+    assert "MAILER='pigeon'" in run_manage("check", **production, MAILER="pigeon").stderr
+    assert "MAILER=smtp needs EMAIL_HOST" in run_manage("check", **production, MAILER="smtp").stderr
+
+
+def test_the_console_asked_for_by_name_starts_and_check_deploy_says_so():
+    production = {**without("EMAIL_HOST", PRODUCTION), **SHARED_CACHE, "MAILER": "console"}
+    result = run_manage("shell", "--no-imports", "-c", MAILER_CODE, **production)
+    assert result.stdout.strip() == "keys.mail_backends.ReadableConsoleBackend", result.stderr
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production)
+    assert result.returncode != 0
+    assert "keys.W002" in result.stderr
+    assert "past the log redaction" in result.stderr
+    # With an SMTP host the warning is gone (test_check_deploy_reports_nothing_...).
+
+
+def test_check_deploy_warns_when_the_field_encryption_key_comes_from_the_secret_key():
+    production = {**without("FIELD_ENCRYPTION_KEYS", PRODUCTION), **SHARED_CACHE}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", **production)
+    assert result.returncode != 0
+    assert "keys.W003" in result.stderr
+    assert "FIELD_ENCRYPTION_KEYS is not set" in result.stderr
+    # A warning: the site still runs (development and existing deployments keep working).
+    result = run_manage("check", "--deploy", **production)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_build_commands_need_no_secret_but_serving_does():
