@@ -312,14 +312,14 @@ def confirm_key(
             reason=str(result.outcome),
         )
         return result
-    now = timezone.now()
-    until = probation_end(now) if probation else None
+    until = probation_end() if probation else None
     if probation:
         if key_on_probation(key.user, exclude=key.pk) is not None:
             return VerifyResult(Outcome.REFUSED, message=PROBATION_REFUSED)
         # The notice goes out before the key works (never inside the transaction below: a
-        # delivery may run inline).
+        # delivery may run inline), with the end it announces.
         announce(key.user, key, until)
+    now = timezone.now()
     with transaction.atomic():
         if probation:
             lock_row(User, key.user_id)
