@@ -17,8 +17,9 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from django.db.models import Case, When
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -26,7 +27,7 @@ from django.views.decorators.http import require_POST
 
 from keys import audit, backends
 from keys.conf import limits
-from keys.digital_keys import KINDS, addable_kinds, get_kind, key_relations, level_of
+from keys.digital_keys import KINDS, LEVELS, addable_kinds, get_kind, key_relations, level_of
 from keys.forms import (
     AddKeyForm,
     CurrentPasswordForm,
@@ -40,7 +41,7 @@ from keys.models import AuditEvent, DigitalKey, User
 from keys.prepared import PreparedRead
 from keys.ratelimit import check_limits, reauth_refused
 from keys.services import activation as flow
-from keys.services import challenges, recovery, selfservice, signin
+from keys.services import challenges, probation, recovery, selfservice, signin
 from keys.services.challenges import Purpose
 from keys.views import TOUCH_INTERVAL
 
@@ -49,6 +50,8 @@ LAST_SEEN = "csam_account_last_seen"
 ADDING = "csam_adding_key"
 PHONE = "csam_phone_change"
 NEXT = "csam_signin_next"
+#: The key a weak session (``signin.is_strong``) added: such a session may add one, no more.
+WEAK_ADDED = "csam_weak_added_key"
 ACTIVITY = [
     AuditEvent.Action.SIGNIN_SUCCEEDED,
     AuditEvent.Action.SIGNIN_FAILED,
@@ -56,6 +59,7 @@ ACTIVITY = [
     AuditEvent.Action.NEW_BROWSER,
     AuditEvent.Action.KEY_ACTIVATED,
     AuditEvent.Action.KEY_REMOVED,
+    AuditEvent.Action.KEY_CANCELLED,
     AuditEvent.Action.PHONE_CHANGED,
     AuditEvent.Action.PASSWORD_CHANGED,
     AuditEvent.Action.PASSWORD_RESET,
@@ -225,7 +229,19 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             request.session.pop(PENDING, None)
             login(request, user, backend=backends.PATH)
             signin.record_success(request, user, key, attempt_recorded=True)
-            return signed_in(request, user, methods=["pwd", kind.amr], level=level_of(key.kind))
+            if key.in_probation():
+                # Added after a recovery and still on probation: level "low" at most, and a
+                # weak session (keys.services.probation).
+                messages.warning(request, _probation_text(key))
+                return signed_in(request, user, methods=["pwd", kind.amr], level=LEVELS[0], key=key)
+            return signed_in(
+                request,
+                user,
+                methods=["pwd", kind.amr],
+                level=level_of(key.kind),
+                key=key,
+                strong=True,
+            )
     return _form_page(
         request,
         "keys/account/signin_code.html",
@@ -237,10 +253,22 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-def signed_in(request: HttpRequest, user: User, *, methods: list[str], level: str) -> HttpResponse:
+def signed_in(
+    request: HttpRequest,
+    user: User,
+    *,
+    methods: list[str],
+    level: str,
+    key: DigitalKey | None = None,
+    strong: bool = False,
+) -> HttpResponse:
     """The end of every sign-in, once ``user`` is logged in and the success recorded: how it was
-    made (``amr``, level), the idle clock, the known-browser cookie, and where to go next."""
-    signin.record_authentication(request, user, methods=methods, level=level)
+    made (``amr``, level, the key, whether it is strong), the idle clock, the known-browser
+    cookie, and where to go next."""
+    signin.record_authentication(
+        request, user, methods=methods, level=level, key=key, strong=strong
+    )
+    request.session.pop(WEAK_ADDED, None)
     request.session[LAST_SEEN] = timezone.now().timestamp()
     browser_id, _new = signin.remember_browser(request, user)
     response = redirect(request.session.pop(NEXT, None) or "keys:my-keys")
@@ -257,10 +285,18 @@ def signed_in(request: HttpRequest, user: User, *, methods: list[str], level: st
 
 
 def finish_signin(
-    request: HttpRequest, user: User, *, methods: list[str], level: str, detail: dict[str, Any]
+    request: HttpRequest,
+    user: User,
+    *,
+    methods: list[str],
+    level: str,
+    detail: dict[str, Any],
+    key: DigitalKey | None = None,
+    strong: bool = False,
 ) -> HttpResponse:
     """A sign-in that is not password and key (a passkey alone, a recovery code): the session,
-    the audit event, then what every sign-in ends with (``signed_in``)."""
+    the audit event, then what every sign-in ends with (``signed_in``). ``key``, ``strong``: as
+    ``signed_in`` (a recovery code: no key, weak)."""
     request.session.pop(PENDING, None)
     login(request, user, backend=backends.PATH)
     audit.record(
@@ -270,15 +306,24 @@ def finish_signin(
         citizen=getattr(user, "citizen", None),
         **detail,
     )
-    return signed_in(request, user, methods=methods, level=level)
+    return signed_in(request, user, methods=methods, level=level, key=key, strong=strong)
 
 
 def forgot_password_view(request: HttpRequest) -> HttpResponse:
     return render(request, "keys/account/forgot_password.html")
 
 
-def citizen_required(view: Callable) -> Callable:
-    """Signed-in citizens only, with the 15-minute idle timeout (SPEC §3)."""
+def _key_gone_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "keys/account/session_ended.html", {"key_gone": True}, status=403)
+
+
+def citizen_required(view: Callable | None = None, *, lists_keys: bool = False) -> Callable:
+    """Signed-in citizens only, with the 15-minute idle timeout (SPEC §3); a session whose
+    digital key was removed since it signed in with it ends here (one query), or, for a view
+    that reads the account's keys anyway (``lists_keys``: "Mijn digitale sleutels"), in the
+    view, from those keys (``signin.end_if_key_gone(request, active=...)``)."""
+    if view is None:
+        return partial(citizen_required, lists_keys=lists_keys)
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -290,12 +335,53 @@ def citizen_required(view: Callable) -> Callable:
         if now - last_seen > limits.SIGNIN_IDLE_TIMEOUT.total_seconds():
             logout(request)
             return render(request, "keys/account/session_ended.html", status=403)
+        if not lists_keys and signin.end_if_key_gone(request):
+            return _key_gone_page(request)
         if now - last_seen >= TOUCH_INTERVAL:
             # At most once a minute: a page that changes nothing need not rewrite the session.
             request.session[LAST_SEEN] = now
         return view(request, *args, **kwargs)
 
     return never_cache(wrapper)
+
+
+def _probation_text(key: DigitalKey) -> str:
+    """What the citizen reads about a key on probation: until when (Brussels time), and why."""
+    return _(
+        "The digital key “%(name)s” was added after a sign-in with a recovery code. Until "
+        "%(date)s (Brussels time) it gives at most the level “low”, cannot be used alone and "
+        "cannot be used to change your keys, password or mobile number."
+    ) % {"name": get_kind(key.kind).label, "date": probation.local_time(key.probation_until)}
+
+
+def key_signin_required(request: HttpRequest, *, reason: str = "weak") -> HttpResponse | None:
+    """``None`` when this session signed in with an active digital key not on probation (see
+    ``signin.is_strong``); else the page that says a change needs such a sign-in, with the way
+    to make it and come back here (audited). For the views behind ``citizen_required``."""
+    if signin.is_strong(request):
+        return None
+    return refusal_page(request, reason=reason)
+
+
+def refusal_page(request: HttpRequest, *, reason: str, **context: Any) -> HttpResponse:
+    """A change refused (``reason``: ``weak`` session, ``one_key`` already added after a
+    recovery, ``probation`` of the key concerned, ``other_key`` to cancel): audited, and a page
+    that says why, with a fresh sign-in that comes back here where one would help."""
+    audit.record(
+        AuditEvent.Action.CHANGE_REFUSED,
+        request=request,
+        actor=request.user,
+        citizen=getattr(request.user, "citizen", None),
+        reason=reason,
+        page=request.path[:200],
+    )
+    back = request.get_full_path() if request.method == "GET" else request.path
+    return render(
+        request,
+        "keys/account/key_signin_required.html",
+        {"reason": reason, "signin_next": _signin_then(back), **context},
+        status=403,
+    )
 
 
 @cache
@@ -312,7 +398,7 @@ def _my_keys_reads() -> tuple[PreparedRead[DigitalKey], PreparedRead[AuditEvent]
     return PreparedRead(keys, "user_id"), PreparedRead(events, "actor_id", limit=12)
 
 
-@citizen_required
+@citizen_required(lists_keys=True)
 def my_keys_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     listed_keys, recent_events = _my_keys_reads()
@@ -320,7 +406,10 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
     for key in keys:
         key.user = user
     active = [k for k in keys if k.state == DigitalKey.State.ACTIVE]
+    if signin.end_if_key_gone(request, active={k.pk for k in active}):
+        return _key_gone_page(request)
     events = recent_events.all(actor_id=user.pk)
+    auth = signin.authentication(request, checked=True) or {}
     return render(
         request,
         "keys/account/my_keys.html",
@@ -332,6 +421,8 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
                 get_kind(k).browser_ceremony for k in addable_kinds({k.kind for k in active})
             ),
             "has_sms": any(k.kind == DigitalKey.Kind.SMS for k in active),
+            "strong": bool(auth.get("strong")),
+            "signed_in_key_id": auth.get("key_id"),
             "events": events,
             "recovery_codes_enabled": recovery.enabled(),
             "recovery_codes": recovery.status(user) if recovery.enabled() else (0, False),
@@ -343,6 +434,9 @@ def my_keys_view(request: HttpRequest) -> HttpResponse:
 @sensitive_post_parameters("current_password")
 def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_object_or_404(DigitalKey, pk=key_id, user=request.user, state=DigitalKey.State.ACTIVE)
+    refused = key_signin_required(request)
+    if refused:
+        return refused
     form = CurrentPasswordForm(request.POST or None, user=request.user)
     refused = reauth_refused(request)
     if refused:
@@ -368,6 +462,9 @@ def remove_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
 @citizen_required
 @sensitive_post_parameters("current_password", "password", "password_confirm")
 def change_password_view(request: HttpRequest) -> HttpResponse:
+    refused = key_signin_required(request)
+    if refused:
+        return refused
     form = NewPasswordForm(request.POST or None, user=request.user)
     refused = reauth_refused(request)
     if refused:
@@ -393,6 +490,11 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
     addable = addable_kinds(active)
     if not addable:
         return redirect("keys:my-keys")
+    strong = signin.is_strong(request)
+    if not strong:
+        refused = _weak_add_refused(request)
+        if refused:
+            return refused
     form = AddKeyForm(
         request.POST or None,
         excluded_kinds=tuple(kind for kind in KINDS if kind not in addable),
@@ -404,7 +506,11 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
         return refused
     if request.method == "POST" and form.is_valid():
         key = flow.enrol_key(
-            request.user, form.cleaned_data["kind"], None, phone=form.cleaned_data["phone"]
+            request.user,
+            form.cleaned_data["kind"],
+            None,
+            phone=form.cleaned_data["phone"],
+            probation=not strong,
         )
         request.session[ADDING] = key.pk
         refused = _resend_limits(request, key, resend=False)
@@ -415,8 +521,25 @@ def add_key_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "keys/account/add_key.html",
-        {"form": form, "citizen": request.user.citizen, "terms_version": limits.TERMS_VERSION},
+        {
+            "form": form,
+            "citizen": request.user.citizen,
+            "terms_version": limits.TERMS_VERSION,
+            "probation_hours": _probation_hours(),
+            "weak": not strong,
+        },
     )
+
+
+def _probation_hours() -> int:
+    return int(limits.RECOVERY_KEY_PROBATION.total_seconds() // 3600)
+
+
+def _weak_add_refused(request: HttpRequest) -> HttpResponse | None:
+    """A weak session adds one key, and none while the account has one on probation."""
+    if request.session.get(WEAK_ADDED) or probation.key_on_probation(request.user) is not None:
+        return refusal_page(request, reason="one_key")
+    return None
 
 
 @citizen_required
@@ -427,6 +550,11 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
     ).first()
     if key is None:
         return redirect("keys:my-keys")
+    on_probation = not signin.is_strong(request)
+    if on_probation:
+        refused = _weak_add_refused(request)
+        if refused:
+            return refused
     kind = get_kind(key.kind)
     if request.method == "POST" and "resend" in request.POST:
         refused = _resend_limits(request, key)
@@ -437,7 +565,7 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
     form = VerifyForm(
         request.POST or None,
         label=kind.code_label,
-        check=partial(flow.confirm_key, key, request=request),
+        check=partial(flow.confirm_key, key, request=request, probation=on_probation),
         digits=kind.code_digits,
         no_answer=kind.ceremony_no_answer,
     )
@@ -453,8 +581,18 @@ def add_key_verify_view(request: HttpRequest) -> HttpResponse:
                 request,
                 _("The digital key “%(name)s” is activated.") % {"name": kind.label},
             )
+            if on_probation:
+                request.session[WEAK_ADDED] = key.pk
+                messages.warning(request, _probation_text(key))
             return redirect("keys:my-keys")
-    context = {"form": form, "key": key, "kind": kind, "key_target": kind.describe(key)}
+    context = {
+        "form": form,
+        "key": key,
+        "kind": kind,
+        "key_target": kind.describe(key),
+        "probation": on_probation,
+        "probation_hours": _probation_hours(),
+    }
     context.update(kind.setup_context(key))
     context["delivery_failed"] = kind.delivery_failed(key)
     return render(request, "keys/account/add_key_verify.html", context)
@@ -466,6 +604,9 @@ def change_phone_view(request: HttpRequest) -> HttpResponse:
     """A new mobile number for the SMS key: the password first, then a code to the new number."""
     if not request.user.digital_keys.filter(kind="sms", state=DigitalKey.State.ACTIVE).exists():
         return redirect("keys:my-keys")
+    refused = key_signin_required(request)
+    if refused:
+        return refused
     form = PhoneChangeForm(request.POST or None, user=request.user)
     refused = reauth_refused(request)
     if refused:
@@ -489,6 +630,9 @@ def change_phone_verify_view(request: HttpRequest) -> HttpResponse:
     ).first()
     if pending is None:
         return redirect("keys:my-keys")
+    refused = key_signin_required(request)
+    if refused:
+        return refused
     form = VerifyForm(
         request.POST or None,
         label=_("Registration code"),
@@ -530,3 +674,53 @@ def signout_everywhere_view(request: HttpRequest) -> HttpResponse:
     selfservice.sign_out_everywhere(request, request.user)
     logout(request)
     return render(request, "keys/account/signed_out.html", {"everywhere": True})
+
+
+def _signin_then(path: str) -> str:
+    """The sign-in page, which comes back to ``path`` once signed in."""
+    return f"{reverse('keys:signin')}?{urlencode({'next': path})}"
+
+
+def cancel_key_view(request: HttpRequest, key_id: int) -> HttpResponse:
+    """The link of the notice about a key added after a recovery: cancel it, from a session
+    signed in with another active key (not on probation). Not signed in: the sign-in first,
+    which comes back here."""
+    if not request.user.is_authenticated:
+        return redirect(_signin_then(reverse("keys:cancel-key", kwargs={"key_id": key_id})))
+    return _cancel_key(request, key_id)
+
+
+@citizen_required
+def _cancel_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_object_or_404(DigitalKey, pk=key_id, user=request.user)
+    kind = get_kind(key.kind)
+    if key.state != DigitalKey.State.ACTIVE or not key.in_probation():
+        messages.info(
+            request,
+            _("The digital key “%(name)s” is no longer on probation: nothing to cancel.")
+            % {"name": kind.label},
+        )
+        return redirect("keys:my-keys")
+    if not probation.may_cancel(request, key, signin.authentication(request, checked=True)):
+        return refusal_page(request, reason="other_key")
+    if request.method == "POST":
+        if probation.cancel(request, request.user, key):
+            messages.success(
+                request,
+                _(
+                    "The digital key “%(name)s” was cancelled. It can no longer be used, and "
+                    "every session signed in with it has ended."
+                )
+                % {"name": kind.label},
+            )
+        return redirect("keys:my-keys")
+    return render(
+        request,
+        "keys/account/cancel_key.html",
+        {
+            "key": key,
+            "kind": kind,
+            "target": kind.describe(key),
+            "until": probation.local_time(key.probation_until),
+        },
+    )

@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # Sessions.
     "WIZARD_IDLE_TIMEOUT": timedelta(minutes=30),
     "SIGNIN_IDLE_TIMEOUT": timedelta(minutes=15),
+    # A key added in a session that did not sign in with an active digital key (a recovery
+    # code): this long on probation (level "low" at most, not alone, cancellable by the citizen).
+    "RECOVERY_KEY_PROBATION": timedelta(hours=72),
     # Sign-in failures.
     "SIGNIN_MAX_FAILURES": 5,
     "SIGNIN_FAILURE_WINDOW": timedelta(minutes=15),

@@ -423,6 +423,10 @@ class DigitalKey(models.Model):
     activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+    #: A key added in a session that did not sign in with an active key (a recovery code) is on
+    #: probation until then (``keys.services.probation``): it gives at most level "low", its
+    #: sessions are weak, it cannot be used alone, and the citizen may cancel it.
+    probation_until = models.DateTimeField(_("on probation until"), null=True, blank=True)
     #: Whether an account may have only one active key of this kind: the opposite of the kind's
     #: ``several_per_account``, set when the key is created, for the constraint below.
     one_per_account = models.BooleanField(default=True, editable=False)
@@ -451,6 +455,10 @@ class DigitalKey(models.Model):
             kind = KINDS.get(self.kind)
             self.one_per_account = not (kind is not None and kind.several_per_account)
         super().save(*args, **kwargs)
+
+    def in_probation(self, now: Any = None) -> bool:
+        """Whether the key is still on probation (``probation_until`` in the future)."""
+        return self.probation_until is not None and self.probation_until > (now or timezone.now())
 
 
 class OneTimeCode(models.Model):
@@ -647,6 +655,8 @@ class AuditEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", _("Password changed")
         PASSWORD_RESET = "password_reset", _("New password set with a new activation")
         KEY_REMOVED = "key_removed", _("Digital key removed")
+        KEY_CANCELLED = "key_cancelled", _("Digital key on probation cancelled")
+        CHANGE_REFUSED = "change_refused", _("Change refused: no sign-in with a digital key")
         PHONE_CHANGED = "phone_changed", _("Mobile number of the SMS key changed")
         KEY_BLOCKED = "key_blocked", _("Digital key blocked by the helpdesk")
         SIGNIN_UNLOCKED = "signin_unlocked", _("Sign-in lockout lifted by the helpdesk")

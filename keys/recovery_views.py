@@ -18,7 +18,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
 from keys import audit
-from keys.account_views import PENDING, _pending, citizen_required, finish_signin
+from keys.account_views import (
+    PENDING,
+    _pending,
+    citizen_required,
+    finish_signin,
+    key_signin_required,
+)
+from keys.conf import limits
 from keys.forms import CurrentPasswordForm
 from keys.models import RecoveryCode
 from keys.ratelimit import check_limits, reauth_refused
@@ -97,13 +104,21 @@ def signin_recovery_view(request: HttpRequest) -> HttpResponse:
                 messages.warning(
                     request,
                     ngettext(
-                        "You signed in with a recovery code. You have %(count)d code left: "
-                        "activate a new digital key, and make new recovery codes.",
-                        "You signed in with a recovery code. You have %(count)d codes left: "
-                        "activate a new digital key, and make new recovery codes.",
+                        "You signed in with a recovery code. You have %(count)d code left.",
+                        "You signed in with a recovery code. You have %(count)d codes left.",
                         result.remaining,
                     )
                     % {"count": result.remaining},
+                )
+                messages.warning(
+                    request,
+                    _(
+                        "With this sign-in you can activate one new digital key. It counts "
+                        "fully after %(hours)d hours, and we tell you at every address we "
+                        "know. To remove keys, make new recovery codes or change your password "
+                        "or mobile number, sign in with one of your digital keys."
+                    )
+                    % {"hours": int(limits.RECOVERY_KEY_PROBATION.total_seconds() // 3600)},
                 )
                 return response
             if result.outcome == recovery.RecoveryOutcome.LOCKED:
@@ -127,6 +142,9 @@ def recovery_codes_view(request: HttpRequest) -> HttpResponse:
     """How many codes are left, and a new set (the old one void) after the password."""
     if not recovery.enabled():
         return redirect("keys:my-keys")
+    refused = key_signin_required(request)
+    if refused:
+        return refused
     form = CurrentPasswordForm(request.POST or None, user=request.user)
     refused = reauth_refused(request)
     if refused:

@@ -28,6 +28,7 @@ urlpatterns += [
     path(
         "mijn-sleutels/<int:key_id>/verwijderen/", account_views.remove_key_view, name="remove-key"
     ),
+    path("mijn-sleutels/<int:key_id>/annuleren/", account_views.cancel_key_view, name="cancel-key"),
     path("mijn-sleutels/wachtwoord/", account_views.change_password_view, name="change-password"),
     path("mijn-sleutels/gsm-nummer/", account_views.change_phone_view, name="change-phone"),
     path(

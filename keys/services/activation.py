@@ -14,6 +14,7 @@ from enum import StrEnum
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 
 from keys import audit, delivery, tokens
@@ -30,6 +31,7 @@ from keys.models import (
     User,
 )
 from keys.prepared import PreparedRead, save_fields, update_row, update_where
+from keys.services.probation import announce, key_on_probation, probation_end
 
 Action = AuditEvent.Action
 State = Activation.State
@@ -217,12 +219,22 @@ def create_account(
     return user
 
 
-def enrol_key(user: User, kind: str, activation: Activation | None, phone: str = "") -> DigitalKey:
+def enrol_key(
+    user: User,
+    kind: str,
+    activation: Activation | None,
+    phone: str = "",
+    *,
+    probation: bool = False,
+) -> DigitalKey:
     """The pending key of this kind for the account, made once and reused on every reload.
 
     A changed phone number for a pending SMS key replaces the number and voids the codes already
-    sent to the old one.
+    sent to the old one. ``probation``: enrolled in a weak session (``keys.services.probation``),
+    marked so until its confirmation sets the real end (the passkey kind then ignores "sign in
+    with it alone").
     """
+    probation_until = probation_end() if probation else None
     implementation = get_kind(kind)
     with transaction.atomic():
         lock_row(User, user.pk)
@@ -232,6 +244,7 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
                 user=user,
                 kind=kind,
                 activation=activation,
+                probation_until=probation_until,
                 **implementation.target_fields(getattr(user, "citizen", None), phone),
             )
             implementation.enrol(key)  # its secret, written by the one INSERT below
@@ -241,6 +254,9 @@ def enrol_key(user: User, kind: str, activation: Activation | None, phone: str =
             key.phone = phone
             key.save(update_fields=["phone"])
             key.codes.filter(consumed_at__isnull=True).update(consumed_at=timezone.now())
+        if (key.probation_until is None) != (probation_until is None):
+            key.probation_until = probation_until
+            key.save(update_fields=["probation_until"])
         implementation.enrol(key)
     return key
 
@@ -250,9 +266,21 @@ _KEY_COLUMNS = [
 ]
 
 
+#: Why a key added after a recovery is refused while another one is still on probation.
+PROBATION_REFUSED = gettext_lazy(
+    "Another digital key of your account is still on probation. Sign in with one of your "
+    "digital keys to add this one."
+)
+
+
 @sensitive_variables("code")
 def confirm_key(
-    key: DigitalKey, code: str, request: HttpRequest, *, fresh: bool = False
+    key: DigitalKey,
+    code: str,
+    request: HttpRequest,
+    *,
+    fresh: bool = False,
+    probation: bool = False,
 ) -> VerifyResult:
     """Check the code the key delivered and, when right, activate the key.
 
@@ -260,6 +288,10 @@ def confirm_key(
     Activating the first key completes the activation (SPEC §4). ``fresh``: the caller read
     ``key`` in this request (the wizard), so it is not read again; the check itself runs with
     the key's row locked and the activation is a conditional UPDATE either way.
+
+    ``probation``: added in a weak session (``keys.services.probation``). The key is then
+    activated on probation, its notice queued to every address on record first; and not at all
+    (``PROBATION_REFUSED``) while another key of the account is on probation.
     """
     if not fresh:
         # Every column again, but not the user and activation already loaded with the key (a
@@ -280,18 +312,31 @@ def confirm_key(
             reason=str(result.outcome),
         )
         return result
+    until = probation_end() if probation else None
+    if probation:
+        if key_on_probation(key.user, exclude=key.pk) is not None:
+            return VerifyResult(Outcome.REFUSED, message=PROBATION_REFUSED)
+        # The notice goes out before the key works (never inside the transaction below: a
+        # delivery may run inline), with the end it announces.
+        announce(key.user, key, until)
     now = timezone.now()
     with transaction.atomic():
+        if probation:
+            lock_row(User, key.user_id)
+            if key_on_probation(key.user, exclude=key.pk) is not None:
+                return VerifyResult(Outcome.REFUSED, message=PROBATION_REFUSED)
         updated = update_where(
             DigitalKey,
             {"pk": key.pk, "state": DigitalKey.State.PENDING},
             state=DigitalKey.State.ACTIVE,
             activated_at=now,
+            probation_until=until,
         )
         if not updated:
             return VerifyResult(Outcome.OK)
         # What the UPDATE wrote, without reading the rows again (and their citizen and user).
         key.state, key.activated_at = DigitalKey.State.ACTIVE, now
+        key.probation_until = until
         audit.record(
             Action.KEY_ACTIVATED,
             request=request,
@@ -299,6 +344,7 @@ def confirm_key(
             activation=activation,
             citizen=getattr(key.user, "citizen", None),
             kind=key.kind,
+            **({"probation_until": until.isoformat()} if until else {}),
         )
         if activation is not None:
             completed = update_where(

@@ -120,8 +120,9 @@ def confirm_phone_change(
             DigitalKey.objects.filter(pk=old.pk).update(
                 state=DigitalKey.State.REMOVED, removed_at=now
             )
+        # Never on probation: a new number needs a sign-in with an active key.
         DigitalKey.objects.filter(pk=pending.pk).update(
-            state=DigitalKey.State.ACTIVE, activated_at=now
+            state=DigitalKey.State.ACTIVE, activated_at=now, probation_until=None
         )
         audit.record(
             Action.PHONE_CHANGED,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, logout
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -223,27 +223,75 @@ AUTH_SESSION_KEY = "csam_auth"
 
 
 def record_authentication(
-    request: HttpRequest, user: User, *, methods: list[str], level: str
+    request: HttpRequest,
+    user: User,
+    *,
+    methods: list[str],
+    level: str,
+    key: DigitalKey | None = None,
+    strong: bool = False,
 ) -> None:
     """Remember in the session how ``user`` just signed in: when, with what (``amr`` values,
-    ``pwd`` first) and the assurance level reached. A service asking for a fresh sign-in or a
-    level (the OpenID Connect provider) reads it with :func:`authentication`."""
+    ``pwd`` first), the assurance level reached, the digital key used (none for a recovery
+    code) and whether the sign-in is *strong*: made with an active key that is not on
+    probation. Only a strong session may change keys, password or phone (:func:`is_strong`).
+    A service asking for a fresh sign-in or a level (the OpenID Connect provider) reads it
+    with :func:`authentication`."""
     request.session[AUTH_SESSION_KEY] = {
         "user_id": user.pk,
         "at": int(timezone.now().timestamp()),
         "amr": list(methods),
         "acr": level,
+        "key_id": key.pk if key is not None else None,
+        "strong": bool(strong),
     }
 
 
-def authentication(request: HttpRequest) -> dict | None:
-    """How this session's signed-in user signed in: ``{"user_id", "at", "amr", "acr"}``, or
-    None when nobody is signed in or the session's sign-in was not a full one."""
+# The key a session signed in with, while it is still active: one query on each citizen's page.
+_SIGNED_IN_KEY = PreparedRead(
+    DigitalKey.objects.filter(state=DigitalKey.State.ACTIVE).only("pk"), "pk", "user_id", limit=1
+)
+
+
+def signed_in_key_gone(request: HttpRequest, *, active: set[int] | None = None) -> bool:
+    """Whether this session signed in with a digital key that is no longer active (removed,
+    cancelled, blocked): such a session must end (:func:`end_if_key_gone`). ``active``: the
+    ids of the account's active keys, when the caller read them already (no query then)."""
+    data = request.session.get(AUTH_SESSION_KEY)
+    if not data or not data.get("key_id"):
+        return False
+    if active is not None:
+        return data["key_id"] not in active
+    return not _SIGNED_IN_KEY.all(pk=data["key_id"], user_id=data.get("user_id"))
+
+
+def end_if_key_gone(request: HttpRequest, *, active: set[int] | None = None) -> bool:
+    """Sign this session out when the key it signed in with is gone; True when it did."""
+    if not signed_in_key_gone(request, active=active):
+        return False
+    logout(request)
+    return True
+
+
+def authentication(request: HttpRequest, *, checked: bool = False) -> dict | None:
+    """How this session's signed-in user signed in: ``{"user_id", "at", "amr", "acr",
+    "key_id", "strong"}``, or None when nobody is signed in, the session's sign-in was not a
+    full one, or the key it was made with is gone (the session is then signed out).
+    ``checked``: the caller already made that last check in this request."""
     data = request.session.get(AUTH_SESSION_KEY)
     user = getattr(request, "user", None)
     if not data or user is None or not user.is_authenticated or data.get("user_id") != user.pk:
         return None
+    if not checked and end_if_key_gone(request):
+        return None
     return data
+
+
+def is_strong(request: HttpRequest, *, checked: bool = True) -> bool:
+    """Whether this session signed in with an active digital key not on probation (password
+    and key, or a passkey alone), rather than with a recovery code or a key on probation."""
+    data = authentication(request, checked=checked)
+    return bool(data and data.get("strong"))
 
 
 BROWSER_COOKIE = "csam_browser"

@@ -244,7 +244,18 @@ def test_recovery_code_sign_in_and_new_set(page: Page, localhost, account):
     page.get_by_role("button", name="Aanmelden").click()
     expect(page.get_by_role("heading", name="Mijn digitale sleutels")).to_be_visible()
     expect(page.get_by_text("U hebt nog 9 codes")).to_be_visible()
+    # A sign-in with a recovery code makes no new set (issue 25): a sign-in with a key does,
+    # and comes back to the page.
     page.get_by_role("link", name="Nieuwe herstelcodes aanmaken").click()
+    page.get_by_role("link", name="Aanmelden met een digitale sleutel").click()
+    page.get_by_label("Gebruikersnaam").fill("jan.peeters")
+    page.get_by_label(re.compile(r"^Wachtwoord")).fill(PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_label("Mobiele app", exact=True).check()
+    page.get_by_role("button", name="Volgende").click()
+    page.get_by_label("Beveiligingscode").fill(totp_now(account))
+    page.get_by_role("button", name="Aanmelden").click()
+    expect(page).to_have_url(re.compile(r"/nl/mijn-sleutels/herstelcodes/$"))
     assert_accessible(page, "new recovery codes")
     page.get_by_label("Huidig wachtwoord").fill(PASSWORD)
     page.get_by_role("button", name="Nieuwe herstelcodes aanmaken").click()

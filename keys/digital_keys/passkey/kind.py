@@ -400,7 +400,9 @@ class PasskeyKind(KeyKind):
                     transports=[str(t) for t in transports if isinstance(t, str)][:8],
                     aaguid=str(verified.aaguid or "")[:36],
                     backed_up=bool(verified.credential_backed_up),
-                    usernameless=post.get("passkey_usernameless") == "on",
+                    # Never for a key added after a recovery: not alone while on probation.
+                    usernameless=post.get("passkey_usernameless") == "on"
+                    and not key.in_probation(),
                 )
         except IntegrityError:
             # This credential is already registered (to this account or another).

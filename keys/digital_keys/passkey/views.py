@@ -16,13 +16,18 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from keys import audit
-from keys.account_views import citizen_required, finish_signin
+from keys.account_views import (
+    citizen_required,
+    finish_signin,
+    key_signin_required,
+    refusal_page,
+)
 from keys.digital_keys import get_kind, level_of
 from keys.digital_keys.passkey import kind as passkeys
 from keys.forms import CurrentPasswordForm
 from keys.models import AuditEvent, DigitalKey
 from keys.ratelimit import check_limits, reauth_refused
-from keys.services import signin
+from keys.services import probation, signin
 
 #: The amr of a sign-in with a passkey alone: the key (``hwk``) and the user verification the
 #: passkey requires (``user``: RFC 8176's user presence, the nearest value; ``pin`` or ``fpt``
@@ -104,6 +109,12 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
             ),
         )
         return _back_to_signin()
+    if credential.key.in_probation():
+        # Added after a recovery: not alone before its probation ends (keys.services.probation).
+        signin._release(attempt)
+        signin._audit_failure(request, user.username, user, "key:probation")
+        messages.error(request, _probation_refusal(credential.key))
+        return _back_to_signin()
     signin.SignInAttempt.objects.filter(pk=attempt.pk).update(succeeded=True)
     DigitalKey.objects.filter(pk=credential.key_id).update(last_used_at=timezone.now())
     return finish_signin(
@@ -112,7 +123,16 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
         methods=list(USERNAMELESS_AMR),
         level=level_of(passkeys.KIND),
         detail={"kind": passkeys.KIND, "usernameless": True},
+        key=credential.key,
+        strong=True,
     )
+
+
+def _probation_refusal(key: DigitalKey) -> str:
+    return _(
+        "This passkey was added after a sign-in with a recovery code: until %(date)s (Brussels "
+        "time) it cannot be used alone. Sign in with your username and password."
+    ) % {"date": probation.local_time(key.probation_until)}
 
 
 # --- turning sign-in with the passkey alone on or off ---------------------------------------
@@ -130,6 +150,11 @@ def passkey_usernameless_view(request: HttpRequest, key_id: int) -> HttpResponse
         passkey__isnull=False,
     )
     credential = key.passkey
+    refused = key_signin_required(request)
+    if refused:
+        return refused
+    if key.in_probation():
+        return refusal_page(request, reason="probation", text=_probation_refusal(key))
     form = CurrentPasswordForm(request.POST or None, user=request.user)
     refused = reauth_refused(request)
     if refused:
