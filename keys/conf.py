@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # Sessions.
     "WIZARD_IDLE_TIMEOUT": timedelta(minutes=30),
     "SIGNIN_IDLE_TIMEOUT": timedelta(minutes=15),
+    # A staff member's session at /admin/ (keys/staff_site.py): 30 minutes without a request.
+    "STAFF_IDLE_TIMEOUT": timedelta(minutes=30),
     # Sign-in failures.
     "SIGNIN_MAX_FAILURES": 5,
     "SIGNIN_FAILURE_WINDOW": timedelta(minutes=15),
