@@ -238,6 +238,13 @@ class StaffAdminSite(admin.AdminSite):
             other_keys=[(k, get_kind(k.kind)) for k in keys if k.pk != key.pk],
             staff_kinds=[(name, get_kind(name)) for name in staff.STAFF_KINDS],
             staff_user=user,
+            # the passkey's script: its ceremony, and the passkey choice shown where it works
+            passkey_script=next(
+                (get_kind(name).script for name in staff.STAFF_KINDS if get_kind(name).script),
+                "",
+            )
+            if enrolling or kind.browser_ceremony
+            else "",
             **(kind.setup_context(key) if enrolling and key.kind == DigitalKey.Kind.TOTP else {}),
         )
         return TemplateResponse(request, "admin/staff_second_factor.html", context, status=status)

@@ -301,3 +301,44 @@ def test_demo_setup_says_how_the_second_factor_is_set_up(db):
     out = StringIO()
     call_command("demo_setup", stdout=out, stderr=StringIO())
     assert "Second factor: at the first sign-in" in out.getvalue()
+
+
+def test_a_passkey_as_second_factor(clerk, clock):
+    """The passkey ceremony instead of the app: set up at the first sign-in (never usable
+    alone, whatever the form says), asked at the next, a copied authenticator refused."""
+    from tests.soft_authenticator import SoftAuthenticator
+    from tests.test_passkeys import options_in
+
+    authenticator = SoftAuthenticator("http://testserver", "testserver")
+    client = staff_client()
+    password_step(client, clerk.username)
+    page = client.get(SECOND + "?kind=passkey").content.decode()
+    assert "data-passkey-ceremony" in page and "passkey_usernameless" not in page
+    answer = authenticator.register(options_in(page))
+    response = client.post(
+        SECOND, {"kind": "passkey", "code": answer, "passkey_usernameless": "on"}
+    )
+    assert response["Location"] == INDEX
+    key = DigitalKey.objects.get(user=clerk, state=DigitalKey.State.ACTIVE)
+    assert key.kind == "passkey" and key.passkey.usernameless is False
+    assert client.get(INDEX).status_code == 200
+
+    again = staff_client("198.51.100.8")
+    password_step(again, clerk.username)
+    page = again.get(SECOND).content.decode()
+    assert "otpauth://" not in page
+    clock.shift(timedelta(seconds=1))
+    assert again.post(SECOND, {"key": key.pk, "code": authenticator.sign(options_in(page))})[
+        "Location"
+    ] == (INDEX)
+
+    # a copy of the authenticator (its counter not going up) is refused and audited
+    third = staff_client("198.51.100.9")
+    password_step(third, clerk.username)
+    page = third.get(SECOND).content.decode()
+    refused = third.post(
+        SECOND, {"key": key.pk, "code": authenticator.sign(options_in(page), count=1)}
+    )
+    assert refused.status_code == 200
+    assert third.get(INDEX).status_code == 302
+    assert AuditEvent.objects.filter(action="passkey_clone_detected", actor=clerk).exists()

@@ -30,6 +30,7 @@ from django.views.decorators.debug import sensitive_variables
 from keys import audit
 from keys.conf import limits
 from keys.digital_keys import KINDS, Outcome, VerifyResult
+from keys.digital_keys.passkey.models import PasskeyCredential
 from keys.models import AuditEvent, DigitalKey, User
 from keys.prepared import update_row
 from keys.services import activation as flow
@@ -138,6 +139,8 @@ def confirm_enrolment(request: HttpRequest, user: User, key: DigitalKey, code: s
     result = flow.confirm_key(key, code, request)
     if result.ok:
         update_row(signin.SignInAttempt, attempt.pk, succeeded=True)
+        # A staff passkey is never a key alone: only after the password, whatever was posted.
+        PasskeyCredential.objects.filter(key=key).update(usernameless=False)
         audit.record(Action.STAFF_FACTOR_ENROLLED, request=request, actor=user, kind=key.kind)
     else:
         signin._audit_failure(request, user.username, user, f"staff:enrol:{result.outcome}")
