@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 
 class Upstream(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = f"app saw {self.path}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
