@@ -914,7 +914,7 @@ class UserAdmin(BaseUserAdmin):
     actions = ["reset_second_factor"]
 
     @admin.action(
-        description=_("Reset the second factor (lost app or passkey)"),
+        description=_("Reset the second factor (lost or stolen)"),
         permissions=["change"],
     )
     def reset_second_factor(self, request: HttpRequest, queryset: QuerySet) -> None:

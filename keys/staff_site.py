@@ -38,7 +38,7 @@ from keys import audit, backends
 from keys.conf import limits
 from keys.digital_keys import get_kind
 from keys.forms import VerifyForm
-from keys.models import AuditEvent, DigitalKey
+from keys.models import AuditEvent
 from keys.ratelimit import hit
 from keys.services import signin, staff
 from keys.views import TOUCH_INTERVAL
@@ -187,9 +187,9 @@ class StaffAdminSite(admin.AdminSite):
         keys = staff.active_keys(user)
         enrolling = not keys
         if enrolling:
-            kind_name = request.POST.get("kind") or request.GET.get("kind") or "totp"
-            if kind_name not in staff.STAFF_KINDS:
-                kind_name = "totp"
+            kind_name = request.POST.get("kind") or request.GET.get("kind") or ""
+            if kind_name not in staff.staff_kinds():
+                kind_name = staff.staff_kinds()[0]
             key = staff.enrolment_key(user, kind_name)
             check = partial(staff.confirm_enrolment, request, user, key)
         else:
@@ -236,15 +236,10 @@ class StaffAdminSite(admin.AdminSite):
             enrolling=enrolling,
             purpose="add" if enrolling else "signin",
             other_keys=[(k, get_kind(k.kind)) for k in keys if k.pk != key.pk],
-            staff_kinds=[(name, get_kind(name)) for name in staff.STAFF_KINDS],
+            staff_kinds=[(name, get_kind(name)) for name in staff.staff_kinds()],
             staff_user=user,
-            # the passkey's script: its ceremony, and the passkey choice shown where it works
-            passkey_script=next(
-                (get_kind(name).script for name in staff.STAFF_KINDS if get_kind(name).script),
-                "",
-            )
-            if enrolling or kind.browser_ceremony
-            else "",
-            **(kind.setup_context(key) if enrolling and key.kind == DigitalKey.Kind.TOTP else {}),
+            # the kinds' scripts: a ceremony's, and the choice of a kind the browser can make
+            with_scripts=enrolling or kind.browser_ceremony,
+            **(kind.setup_context(key) if enrolling else {}),
         )
         return TemplateResponse(request, "admin/staff_second_factor.html", context, status=status)

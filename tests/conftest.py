@@ -49,10 +49,10 @@ def staff_key(user: User) -> DigitalKey:
     from django.utils import timezone
 
     from keys.digital_keys import get_kind
-    from keys.services.staff import STAFF_KINDS
+    from keys.services.staff import staff_kinds
 
     key = DigitalKey.objects.filter(
-        user=user, state=DigitalKey.State.ACTIVE, kind__in=STAFF_KINDS
+        user=user, state=DigitalKey.State.ACTIVE, kind__in=staff_kinds()
     ).first()
     if key is None:
         key = DigitalKey(

@@ -30,7 +30,6 @@ from django.views.decorators.debug import sensitive_variables
 from keys import audit
 from keys.conf import limits
 from keys.digital_keys import KINDS, Outcome, VerifyResult
-from keys.digital_keys.passkey.models import PasskeyCredential
 from keys.models import AuditEvent, DigitalKey, User
 from keys.prepared import update_row
 from keys.services import activation as flow
@@ -39,8 +38,12 @@ from keys.services.signin import SignInOutcome, SignInResult
 
 Action = AuditEvent.Action
 
-#: The kinds a staff member may use as second factor: the app and passkeys.
-STAFF_KINDS: tuple[str, ...] = (DigitalKey.Kind.TOTP, "passkey")
+
+def staff_kinds() -> tuple[str, ...]:
+    """The kinds a staff member may use as second factor (``KeyKind.staff_second_factor``: the
+    app and passkeys), in the registry's order."""
+    return tuple(name for name, kind in KINDS.items() if kind.staff_second_factor)
+
 
 #: The session's half-finished staff sign-in (password checked): ``{"user_id", "at", "next"}``.
 PENDING_SESSION_KEY = "csam_staff_signin"
@@ -109,18 +112,18 @@ def active_keys(user: User) -> list[DigitalKey]:
     """The staff member's active second factors, the app first."""
     keys = list(
         DigitalKey.objects.filter(
-            user=user, state=DigitalKey.State.ACTIVE, kind__in=STAFF_KINDS
+            user=user, state=DigitalKey.State.ACTIVE, kind__in=staff_kinds()
         ).order_by("created_at", "pk")
     )
     for key in keys:
         key.user = user
-    keys.sort(key=lambda k: STAFF_KINDS.index(k.kind))
+    keys.sort(key=lambda k: staff_kinds().index(k.kind))
     return keys
 
 
 def enrolment_key(user: User, kind: str) -> DigitalKey:
     """The pending key of ``kind`` (an app key's secret made once, the same on every reload)."""
-    if kind not in STAFF_KINDS or kind not in KINDS:
+    if kind not in staff_kinds():
         raise ValueError(kind)
     key = flow.enrol_key(user, kind, None)
     key.user = user
@@ -131,7 +134,7 @@ def enrolment_key(user: User, kind: str) -> DigitalKey:
 def confirm_enrolment(request: HttpRequest, user: User, key: DigitalKey, code: str) -> VerifyResult:
     """The first code of a new second factor: counted against the username's lockout like
     any code, and the key is active when it is right."""
-    if key.user_id != user.pk or key.kind not in STAFF_KINDS:
+    if key.user_id != user.pk or key.kind not in staff_kinds():
         return VerifyResult(Outcome.NO_CODE)
     attempt, minutes = signin._reserve(request, user.username)
     if attempt is None:
@@ -139,8 +142,6 @@ def confirm_enrolment(request: HttpRequest, user: User, key: DigitalKey, code: s
     result = flow.confirm_key(key, code, request)
     if result.ok:
         update_row(signin.SignInAttempt, attempt.pk, succeeded=True)
-        # A staff passkey is never a key alone: only after the password, whatever was posted.
-        PasskeyCredential.objects.filter(key=key).update(usernameless=False)
         audit.record(Action.STAFF_FACTOR_ENROLLED, request=request, actor=user, kind=key.kind)
     else:
         signin._audit_failure(request, user.username, user, f"staff:enrol:{result.outcome}")
@@ -150,7 +151,7 @@ def confirm_enrolment(request: HttpRequest, user: User, key: DigitalKey, code: s
 @sensitive_variables("code")
 def check_factor(request: HttpRequest, user: User, key: DigitalKey, code: str) -> VerifyResult:
     """The second factor at a later sign-in (``signin.check_key``: the same lockout)."""
-    if key.kind not in STAFF_KINDS:
+    if key.kind not in staff_kinds():
         return VerifyResult(Outcome.NO_CODE)
     return signin.check_key(request, user, key, code)
 
@@ -191,10 +192,11 @@ def reset_second_factor(request: HttpRequest, user: User) -> int:
 
 def second_factor_note(site_url: str) -> str:
     """What ``createsuperuser`` and ``demo_setup`` print about a staff account's second factor."""
+    choices = " or ".join(f'"{KINDS[name].label}"' for name in staff_kinds())
     return (
         f"Second factor: at the first sign-in at {site_url.rstrip('/')}/admin/login/, right "
-        "after the password, each staff account sets up an authenticator app (scan the QR code "
-        "shown, type its 6-digit code) or a passkey, and uses it at every sign-in after that. "
-        "Lost it? An administrator resets it: Accounts, select the account, action "
-        '"Reset the second factor".'
+        f"after the password, each staff account sets up its second factor ({choices}; the "
+        "app: scan the QR code shown and type its 6-digit code) and uses it at every sign-in "
+        "after that. Lost it? An administrator resets it: Accounts, select the account, "
+        'action "Reset the second factor".'
     )
