@@ -95,7 +95,10 @@ WEBAUTHN_RP_NAME = os.environ.get("WEBAUTHN_RP_NAME", "CSAM My Digital Keys")
 RECOVERY_CODES_ENABLED = env_bool("RECOVERY_CODES_ENABLED", default=True)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its site the back office's (staff sign-in with a second factor)
+    "keys.apps.StaffAdminConfig",
+    # before django.contrib.auth: its createsuperuser (keys/management/commands/) wins
+    "keys",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -104,7 +107,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "formtools",
     "django_tasks_db",
-    "keys",
     "ops",
     "helpdesk",
     "oauth2_provider",

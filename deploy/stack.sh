@@ -7,6 +7,7 @@
 #   deploy/stack.sh stop           (make stack-stop)    stop everything by pid and wait for it
 #   deploy/stack.sh install-nginx  (make nginx)         Debian's nginx, when root with apt
 #   deploy/stack.sh manage ARGS...                      manage.py with the stack's configuration
+#   deploy/stack.sh render-nginx                        only write var/nginx/conf/nginx.conf
 #
 # Configuration comes from the environment (the README's table: DATABASE_URL, REDIS_URL,
 # EMAIL_HOST, EMAIL_PORT, SITE_URL, SECRET_KEY, ...); only what is unset gets the loopback default
@@ -195,8 +196,25 @@ prepare_database_and_files() {
 	"$PY" manage.py check --deploy --fail-level ERROR 2>&1 | sed 's/^/   /'
 }
 
+# ADMIN_ALLOWED_NETWORKS (comma-separated addresses or CIDR networks) as the nginx geo block's
+# lines: "127.0.0.2/32 1;" each; empty: /admin/ stays open to every address.
+admin_networks() {
+	local value net
+	local -a nets
+	IFS=, read -r -a nets <<<"${ADMIN_ALLOWED_NETWORKS:-}"
+	for value in "${nets[@]}"; do
+		net=$(printf '%s' "$value" | tr -d '[:space:]')
+		[ -n "$net" ] || continue
+		[[ "$net" =~ ^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$ ]] \
+			|| die "ADMIN_ALLOWED_NETWORKS: '$net' is neither an IP address nor a CIDR network"
+		printf '        %s 1;\n' "$net"
+	done
+}
+
 render_nginx() {
-	local user_directive="" upstream="" port
+	local user_directive="" upstream="" port admin_nets admin_default=1
+	admin_nets=$(admin_networks) || exit 1
+	[ -z "$admin_nets" ] || admin_default=0
 	# As root, nginx's workers drop to an unprivileged user (they touch no file; see the template).
 	if [ "$(id -u)" = 0 ]; then
 		if id www-data >/dev/null 2>&1; then user_directive="user www-data;"; else user_directive="user nobody;"; fi
@@ -206,13 +224,16 @@ render_nginx() {
 	done
 	mkdir -p "$VAR/nginx/conf"
 	awk -v user="$user_directive" -v run="$RUN" -v logdir="$LOG" -v ups="${upstream%$'\n'}" \
+		-v admin_default="$admin_default" -v admin_nets="$admin_nets" \
 		-v https_port="$HTTPS_PORT" -v cert="$TLS_CERT" -v key="$TLS_KEY" \
 		-v https_listen="127.0.0.1:$HTTPS_PORT" -v http_listen="127.0.0.1:$HTTP_PORT" '
 		{
 			gsub(/@USER_DIRECTIVE@/, user); gsub(/@RUN_DIR@/, run); gsub(/@LOG_DIR@/, logdir)
 			gsub(/@HTTPS_PORT@/, https_port); gsub(/@HTTPS_LISTEN@/, https_listen)
 			gsub(/@HTTP_LISTEN@/, http_listen); gsub(/@TLS_CERT@/, cert); gsub(/@TLS_KEY@/, key)
+			gsub(/@ADMIN_DEFAULT@/, admin_default)
 			if ($0 ~ /@UPSTREAM_SERVERS@/) { print ups; next }
+			if ($0 ~ /@ADMIN_ALLOWED_NETWORKS@/) { if (admin_nets != "") print admin_nets; next }
 			print
 		}' deploy/nginx.conf.template >"$VAR/nginx/conf/nginx.conf"
 }
@@ -260,6 +281,9 @@ cmd_start() {
 	trap 'stop_after_failed_start $?' EXIT # whatever fails from here on leaves nothing running
 	say "== configuration defaulted for the loopback stack (set them to change them):"
 	for line in "${DEFAULTED[@]}"; do say "   $line"; done
+	if [ -z "${ADMIN_ALLOWED_NETWORKS:-}" ]; then
+		say "   ADMIN_ALLOWED_NETWORKS unset: nginx lets every address reach /admin/"
+	fi
 	if [ -z "${EMAIL_HOST:-}" ] && [ -z "${MAILER:-}" ]; then
 		# A loopback stack: the console is asked for by name (production settings refuse to
 		# start without EMAIL_HOST otherwise; check --deploy warns, keys.W002).
@@ -421,6 +445,7 @@ start) cmd_start ;;
 status) cmd_status ;;
 stop) cmd_stop ;;
 install-nginx) install_nginx ;;
+render-nginx) configure && render_nginx && say "$VAR/nginx/conf/nginx.conf" ;;
 manage) shift; cmd_manage "$@" ;;
-*) die "usage: $0 start|status|stop|install-nginx|manage ARGS..." ;;
+*) die "usage: $0 start|status|stop|install-nginx|render-nginx|manage ARGS..." ;;
 esac

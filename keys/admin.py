@@ -911,3 +911,30 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
     )
+    actions = ["reset_second_factor"]
+
+    @admin.action(
+        description=_("Reset the second factor (lost or stolen)"),
+        permissions=["change"],
+    )
+    def reset_second_factor(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """For a staff member who lost their app or passkey: their keys are removed and their
+        sessions end; they set up a new second factor at their next sign-in. Audited."""
+        from keys.services import staff
+
+        done = 0
+        for user in queryset.filter(is_staff=True):
+            staff.reset_second_factor(request, user)
+            done += 1
+        self.message_user(
+            request,
+            ngettext(
+                "The second factor of %(count)d staff account was reset: it is set up again "
+                "at the next sign-in.",
+                "The second factor of %(count)d staff accounts was reset: each is set up again "
+                "at the next sign-in.",
+                done,
+            )
+            % {"count": done},
+            messages.SUCCESS,
+        )

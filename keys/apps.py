@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -29,3 +30,12 @@ class KeysConfig(AppConfig):
 
         user_logged_in.disconnect(dispatch_uid="update_last_login")
         user_logged_in.connect(update_last_login, dispatch_uid="update_last_login")
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """``django.contrib.admin`` with the back office's own site as ``admin.site``
+    (``keys.staff_site.StaffAdminSite``: staff sign-in with lockout, second factor and idle
+    timeout), in ``INSTALLED_APPS`` in place of ``django.contrib.admin``."""
+
+    default = False  # "keys" stays KeysConfig
+    default_site = "keys.staff_site.StaffAdminSite"

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # A key added in a session that did not sign in with an active digital key (a recovery
     # code): this long on probation (level "low" at most, not alone, cancellable by the citizen).
     "RECOVERY_KEY_PROBATION": timedelta(hours=72),
+    # A staff member's session at /admin/ (keys/staff_site.py): 30 minutes without a request.
+    "STAFF_IDLE_TIMEOUT": timedelta(minutes=30),
     # Sign-in failures.
     "SIGNIN_MAX_FAILURES": 5,
     "SIGNIN_FAILURE_WINDOW": timedelta(minutes=15),

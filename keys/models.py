@@ -660,6 +660,12 @@ class AuditEvent(models.Model):
         PHONE_CHANGED = "phone_changed", _("Mobile number of the SMS key changed")
         KEY_BLOCKED = "key_blocked", _("Digital key blocked by the helpdesk")
         SIGNIN_UNLOCKED = "signin_unlocked", _("Sign-in lockout lifted by the helpdesk")
+        # staff accounts' second factor (keys/services/staff.py)
+        STAFF_FACTOR_ENROLLED = "staff_factor_enrolled", _("Staff second factor set up")
+        STAFF_FACTOR_RESET = (
+            "staff_factor_reset",
+            _("Staff second factor reset by an administrator"),
+        )
         CITIZEN_VIEWED = "citizen_viewed", _("Citizen's page viewed by the helpdesk")
         AUDIT_EXPORTED = "audit_exported", _("Activity exported as CSV")
         CITIZEN_LOOKED_UP = "citizen_looked_up", _("Citizen of another office looked up")

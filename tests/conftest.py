@@ -3,7 +3,7 @@ from importlib import import_module
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from keys.models import Citizen, RegistrationOffice, User
+from keys.models import Citizen, DigitalKey, RegistrationOffice, User
 
 VALID_NATIONAL_NUMBER = "85073003328"  # 1985-07-30, serial 033
 
@@ -41,6 +41,45 @@ def make_staff(username: str, group: str | None, office: RegistrationOffice | No
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def staff_key(user: User) -> DigitalKey:
+    """The staff member's active second factor: their app key, made (active) when they have
+    none, as the first sign-in's enrolment leaves it (``keys.services.staff``)."""
+    from django.utils import timezone
+
+    from keys.digital_keys import get_kind
+    from keys.services.staff import staff_kinds
+
+    key = DigitalKey.objects.filter(
+        user=user, state=DigitalKey.State.ACTIVE, kind__in=staff_kinds()
+    ).first()
+    if key is None:
+        key = DigitalKey(
+            user=user,
+            kind=DigitalKey.Kind.TOTP,
+            state=DigitalKey.State.ACTIVE,
+            activated_at=timezone.now(),
+        )
+        get_kind(key.kind).enrol(key)
+        key.save(force_insert=True)
+    return key
+
+
+def staff_login(client, user: User, **kwargs) -> DigitalKey:
+    """Sign a staff member in to the back office (``/admin/``, the helpdesk's pages) for a test:
+    ``client.force_login`` (the password step), then the session marked as having passed the
+    second factor with ``keys.services.staff.mark_verified``, the call the real sign-in makes
+    (``keys.staff_site``). A bare ``force_login`` is a password-only session, which the admin
+    refuses. ``kwargs`` go to ``force_login`` (``backend=...``). Returns the key used."""
+    from keys.services.staff import mark_verified
+
+    key = staff_key(user)
+    client.force_login(user, **kwargs)
+    session = client.session
+    mark_verified(session, user, key)
+    session.save()
+    return key
 
 
 @pytest.fixture

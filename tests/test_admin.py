@@ -10,7 +10,7 @@ from django.urls import reverse
 from keys import tokens
 from keys.models import Activation, AuditEvent, Citizen
 from keys.services import issuance
-from tests.conftest import VALID_NATIONAL_NUMBER
+from tests.conftest import VALID_NATIONAL_NUMBER, staff_login
 from tests.test_issuance import FAILING_MAILERS
 
 ADD_URL = reverse("admin:keys_citizen_add")
@@ -43,13 +43,13 @@ def client(client):
 
 @pytest.fixture
 def clerk_client(client, clerk):
-    client.force_login(clerk)
+    staff_login(client, clerk)
     return client
 
 
 @pytest.fixture
 def helpdesk_client(client, helpdesk):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     return client
 
 
@@ -214,13 +214,13 @@ class TestReissueAndRevoke:
 class TestClerkPermissions:
     def test_clerk_sees_only_their_office(self, client, citizen, clerk, other_clerk):
         issuance.issue_activation(citizen, issued_by=clerk)
-        client.force_login(other_clerk)
+        staff_login(client, other_clerk)
         assert "Peeters" not in client.get(CITIZENS_URL).content.decode()
         assert (
             client.get(reverse("admin:keys_citizen_change", args=[citizen.pk])).status_code == 302
         )
         assert "Peeters" not in client.get(ACTIVATIONS_URL).content.decode()
-        client.force_login(clerk)
+        staff_login(client, clerk)
         assert "Peeters" in client.get(CITIZENS_URL).content.decode()
 
     def test_clerk_registers_into_their_own_office_only(self, clerk_client, clerk, other_office):
@@ -262,7 +262,7 @@ class TestHelpdesk:
             "Peeters" in helpdesk_client.get(ACTIVATIONS_URL, {"state": "issued"}).content.decode()
         )
         time_machine.move_to(timezone.now() + timedelta(days=15))
-        helpdesk_client.force_login(helpdesk)
+        staff_login(helpdesk_client, helpdesk)
         assert (
             "Peeters"
             not in helpdesk_client.get(ACTIVATIONS_URL, {"state": "issued"}).content.decode()

@@ -10,6 +10,7 @@ from django.urls import reverse
 from keys import tokens
 from keys.models import Activation, AuditEvent, Citizen
 from keys.services import issuance
+from tests.conftest import staff_login
 
 FIND_URL = reverse("admin:keys_citizen_find")
 CITIZENS_URL = reverse("admin:keys_citizen_changelist")
@@ -34,7 +35,7 @@ def issued(citizen, clerk):
 
 @pytest.fixture
 def gent_client(client, other_clerk):
-    client.force_login(other_clerk)
+    staff_login(client, other_clerk)
     return client
 
 
@@ -105,10 +106,10 @@ def test_the_other_offices_list_stays_hidden(gent_client, issued, citizen):
 
 
 def test_unknown_number_and_own_office(client, issued, clerk, other_clerk, citizen):
-    client.force_login(other_clerk)
+    staff_login(client, other_clerk)
     page = find(client, "90.01.01-123.95").content.decode()
     assert "Nobody with this national number is registered" in page
-    client.force_login(clerk)
+    staff_login(client, clerk)
     page = find(client, "85.07.30-033.28").content.decode()
     assert "This citizen is registered at your office" in page
     assert reverse("admin:keys_citizen_change", args=[citizen.pk]) in page
@@ -143,7 +144,7 @@ def test_reissue_from_another_office(
     assert event.detail["reissue_of"] == [issued.activation.pk]
     # Gent lists the citizen now; Leuven no longer does, but keeps the activation it issued
     assert "Peeters" in gent_client.get(CITIZENS_URL).content.decode()
-    gent_client.force_login(clerk)
+    staff_login(gent_client, clerk)
     assert "Peeters" not in gent_client.get(CITIZENS_URL).content.decode()
     activations = gent_client.get(ACTIVATIONS_URL).content.decode()
     assert "Peeters" in activations
@@ -202,6 +203,6 @@ def test_registering_a_person_of_another_office_leads_to_the_lookup(gent_client,
 
 
 def test_the_helpdesk_searches_its_own_way(client, helpdesk, issued):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     assert client.get(FIND_URL).status_code == 403
     assert "Find a citizen of another office" not in client.get(CITIZENS_URL).content.decode()

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from helpdesk import selectors
 from keys.models import Activation, AuditEvent, Citizen, RegistrationOffice, User
-from tests.conftest import make_staff
+from tests.conftest import make_staff, staff_login
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 NOW = datetime.datetime(2026, 11, 25, 12, 0, tzinfo=BRUSSELS)  # a Wednesday, ISO week 48
@@ -186,7 +186,7 @@ def client(client):
 
 
 def test_the_page_for_the_helpdesk(client, helpdesk, known):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     response = client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
@@ -207,7 +207,7 @@ def test_the_page_for_the_helpdesk(client, helpdesk, known):
 
 
 def test_clerks_see_their_own_office_only(client, clerk, known):
-    client.force_login(clerk)
+    staff_login(client, clerk)
     response = client.get(URL, {"office": known[1].pk})
     assert response.status_code == 200
     assert figures(response.context["data"].total) == LEUVEN_W47
@@ -219,12 +219,12 @@ def test_clerks_see_their_own_office_only(client, clerk, known):
 
 
 def test_who_may_see_it(client, office, known):
-    client.force_login(make_staff("staff.nogroup", None, office))
+    staff_login(client, make_staff("staff.nogroup", None, office))
     assert client.get(URL).status_code == 403
     assert client.get(CSV_URL).status_code == 403
-    client.force_login(make_staff("clerk.nooffice", "Registration office", None))
+    staff_login(client, make_staff("clerk.nooffice", "Registration office", None))
     assert client.get(URL).status_code == 403
-    client.force_login(User.objects.create_superuser("admin.user", "Admin-password-1!"))
+    staff_login(client, User.objects.create_superuser("admin.user", "Admin-password-1!"))
     response = client.get(URL)
     assert figures(response.context["data"].total) == TOTAL
     client.logout()
@@ -238,7 +238,7 @@ def read_csv(response) -> list[list[str]]:
 
 
 def test_csv_export(client, helpdesk, known):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     rows = read_csv(client.get(CSV_URL))
     assert rows[0] == [
         "ISO week",
@@ -264,13 +264,13 @@ def test_csv_export(client, helpdesk, known):
 
 def test_csv_cells_are_formula_safe(client, helpdesk, known):
     RegistrationOffice.objects.filter(pk=known[0].pk).update(name='=HYPERLINK("http://x")')
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     rows = read_csv(client.get(CSV_URL))
     assert rows[1][3] == '\'=HYPERLINK("http://x")'
 
 
 def test_a_wrong_period_is_refused_politely(client, helpdesk, known):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     response = client.get(URL, {"since": "2026-11-20", "until": "2026-11-01"})
     assert response.status_code == 200
     assert "The start of the period is after its end." in response.content.decode()
@@ -278,7 +278,7 @@ def test_a_wrong_period_is_refused_politely(client, helpdesk, known):
 
 
 def test_queries_do_not_grow_with_the_activations(client, helpdesk, known):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
 
     def count() -> int:
         with CaptureQueriesContext(connection) as queries:
@@ -306,7 +306,7 @@ def test_queries_do_not_grow_with_the_activations(client, helpdesk, known):
 
 def test_linked_from_the_admins_home_page(client, clerk, helpdesk, office):
     for user in [clerk, helpdesk]:
-        client.force_login(user)
+        staff_login(client, user)
         assert URL in client.get(reverse("admin:index")).content.decode()
-    client.force_login(make_staff("staff.nogroup", None, office))
+    staff_login(client, make_staff("staff.nogroup", None, office))
     assert URL not in client.get(reverse("admin:index")).content.decode()

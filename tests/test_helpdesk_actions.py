@@ -13,7 +13,7 @@ from keys.digital_keys import Outcome
 from keys.models import Activation, AuditEvent, DigitalKey, User
 from keys.services import activation as flow
 from keys.services import issuance, signin
-from tests.conftest import make_staff
+from tests.conftest import make_staff, staff_login
 from tests.test_signin import PASSWORD, add_key, sign_in
 
 Action = AuditEvent.Action
@@ -28,7 +28,7 @@ def client(client):
 
 @pytest.fixture
 def helpdesk_client(client, helpdesk):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     return client
 
 
@@ -267,7 +267,7 @@ class TestPermissions:
         ]
 
     def test_clerks_are_refused(self, client, clerk, urls):
-        client.force_login(clerk)
+        staff_login(client, clerk)
         for url in urls:
             assert client.post(url, {"confirm": "yes", "reason": REASON}).status_code == 403
         assert not AuditEvent.objects.filter(
@@ -280,7 +280,7 @@ class TestPermissions:
         ).exists()
 
     def test_staff_without_a_group_are_refused(self, client, office, urls):
-        client.force_login(make_staff("staff.nogroup", None, office))
+        staff_login(client, make_staff("staff.nogroup", None, office))
         for url in urls:
             assert client.post(url, {"confirm": "yes", "reason": REASON}).status_code == 403
 
@@ -290,7 +290,7 @@ class TestPermissions:
 
     def test_csrf_is_checked(self, helpdesk, urls):
         browser = Client(enforce_csrf_checks=True)
-        browser.force_login(helpdesk)
+        staff_login(browser, helpdesk)
         for url in urls:
             assert browser.post(url, {"confirm": "yes", "reason": REASON}).status_code == 403
         assert not AuditEvent.objects.filter(actor=helpdesk).exists()
@@ -307,7 +307,7 @@ class TestPermissions:
             )
         )
         agent = User.objects.get(pk=agent.pk)
-        client.force_login(agent)
+        staff_login(client, agent)
         html = client.get(reverse("helpdesk:citizen", args=[citizen.pk])).content.decode()
         assert urls[2] not in html
         assert client.post(urls[2], {"confirm": "yes", "reason": REASON}).status_code == 403

@@ -26,7 +26,7 @@ from keys.models import (
     SignInAttempt,
 )
 from keys.services import issuance
-from tests.conftest import make_staff
+from tests.conftest import make_staff, staff_login
 from tests.test_signin import PASSWORD, sign_in
 from tests.wizard_helpers import (
     last_email_code,
@@ -71,7 +71,7 @@ def client(client):
 
 @pytest.fixture
 def helpdesk_client(client, helpdesk):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     return client
 
 
@@ -144,7 +144,7 @@ class TestCitizenPage:
         assert page_url(citizen) in record.content.decode()
 
     def test_clerks_do_not_see_the_link(self, client, clerk, citizen):
-        client.force_login(clerk)
+        staff_login(client, clerk)
         listing = client.get(reverse("admin:keys_citizen_changelist"))
         assert listing.status_code == 200
         assert page_url(citizen) not in listing.content.decode()
@@ -152,13 +152,13 @@ class TestCitizenPage:
 
 class TestWhoMayOpenIt:
     def test_clerks_are_refused(self, client, clerk, citizen):
-        client.force_login(clerk)
+        staff_login(client, clerk)
         assert client.get(page_url(citizen)).status_code == 403
         assert client.get(csv_url(citizen)).status_code == 403
         assert not AuditEvent.objects.filter(action=Action.CITIZEN_VIEWED).exists()
 
     def test_staff_without_the_helpdesk_group_are_refused(self, client, citizen, office):
-        client.force_login(make_staff("nobody.special", None, office))
+        staff_login(client, make_staff("nobody.special", None, office))
         assert client.get(page_url(citizen)).status_code == 403
 
     def test_anonymous_and_citizens_are_sent_to_the_staff_login(self, client, citizen, account):
@@ -171,7 +171,7 @@ class TestWhoMayOpenIt:
     def test_administrators_may(self, client, citizen):
         from keys.models import User
 
-        client.force_login(User.objects.create_superuser("admin.user", "Admin-password-1!"))
+        staff_login(client, User.objects.create_superuser("admin.user", "Admin-password-1!"))
         assert client.get(page_url(citizen)).status_code == 200
 
     def test_unknown_citizen(self, helpdesk_client, db):
@@ -389,7 +389,7 @@ def test_no_code_token_hash_or_secret_on_any_helpdesk_page(client, helpdesk, cit
         secrets[f"browser hash {known.pk}"] = known.browser_hash
     assert SignInAttempt.objects.filter(succeeded=False).count() >= 5
 
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     pages = every_helpdesk_page(client, citizen)
     assert "Signing in is locked" in pages["citizen page"]

@@ -22,6 +22,7 @@ from oidc.models import Consent, Service, UsedCode
 from oidc.services.claims import pairwise_sub
 from oidc.services.registration import register
 from oidc.validators import CitizenValidator
+from tests.conftest import staff_login
 from tests.test_signin import account, add_key, sign_in  # noqa: F401 - fixtures
 
 REDIRECT = "https://service.example/callback"
@@ -579,7 +580,7 @@ def test_the_admin_lists_the_services(client, service):
     administrator = make_staff("administrator", None, None)
     administrator.is_superuser = True
     administrator.save()
-    client.force_login(administrator)
+    staff_login(client, administrator)
     page = client.get("/admin/oidc/service/")
     assert page.status_code == 200
     assert "Tax on web" in page.content.decode()

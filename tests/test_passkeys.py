@@ -26,6 +26,7 @@ from keys.digital_keys.passkey.models import DiscoverChallenge, PasskeyCredentia
 from keys.models import Activation, AuditEvent, DigitalKey
 from keys.services import issuance
 from keys.services.signin import AUTH_SESSION_KEY, lockout_remaining
+from tests.conftest import staff_login
 from tests.soft_authenticator import SoftAuthenticator
 from tests.test_signin import PASSWORD, code_for
 from tests.test_signin import account as signed_up_account
@@ -466,7 +467,7 @@ def test_the_helpdesk_sees_each_passkeys_name_and_the_recovery_codes_left(
     client = signed_in_client(account)
     add_passkey(client, account, SoftAuthenticator(ORIGIN, "testserver"), name="Laptop thuis")
     staff = Client(HTTP_ACCEPT_LANGUAGE="en")
-    staff.force_login(helpdesk)
+    staff_login(staff, helpdesk)
     url = f"/admin/helpdesk/citizens/{account.citizen.pk}/"
     page = staff.get(url).content.decode()
     assert "Passkey “Mijn gsm”" in page and "Passkey “Laptop thuis”" in page

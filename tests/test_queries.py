@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from keys.models import Citizen
 from keys.services import issuance
+from tests.conftest import staff_login
 from tests.wizard_helpers import last_email_code, open_link, post_step, step_url
 
 PASSWORD = "Correct-Horse-9x"
@@ -37,7 +38,7 @@ def add_citizens(office, clerk, count, start=0):
 def test_admin_lists_do_not_grow_with_rows(
     client, office, clerk, helpdesk, url_name, django_assert_max_num_queries
 ):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     add_citizens(office, clerk, 3)
     url = reverse(url_name)
     client.get(url)
@@ -141,5 +142,5 @@ def test_the_signed_in_user_is_read_with_the_citizen(
     with django_assert_num_queries(1):
         staff = backend.get_user(clerk.pk)
         assert not hasattr(staff, "citizen")
-    client.force_login(clerk, backend="keys.backends.ModelBackend")
+    staff_login(client, clerk, backend="keys.backends.ModelBackend")
     assert client.get("/nl/mijn-sleutels/")["Location"] == "/nl/aanmelden/"

@@ -16,6 +16,7 @@ from keys.models import Activation, Citizen, RegistrationOffice, User
 from keys.paginators import LargeTablePaginator
 from keys.search import citizen_condition, fold, search_name
 from keys.services import issuance
+from tests.conftest import staff_login
 
 CITIZENS_URL = reverse("admin:keys_citizen_changelist")
 ACTIVATIONS_URL = reverse("admin:keys_activation_changelist")
@@ -62,7 +63,7 @@ def people(office, clerk):
 
 @pytest.fixture
 def helpdesk_client(client, helpdesk):
-    client.force_login(helpdesk)
+    staff_login(client, helpdesk)
     return client
 
 
@@ -133,7 +134,7 @@ def test_the_helpdesk_finds_the_right_citizen(helpdesk_client, people, term, exp
 
 
 def test_search_stays_within_a_clerks_office(client, people, other_clerk):
-    client.force_login(other_clerk)
+    staff_login(client, other_clerk)
     page = client.get(CITIZENS_URL, {"q": "lefevre"}).content.decode()
     assert names_in(page) == set()
 
@@ -264,7 +265,7 @@ def test_the_office_filter_is_one_select(helpdesk_client, people, other_office, 
 
 
 def test_a_clerk_has_no_office_filter(client, people, clerk):
-    client.force_login(clerk)
+    staff_login(client, clerk)
     page = client.get(CITIZENS_URL).content.decode()
     assert 'name="office"' not in page
     assert names_in(page) == {last for _f, last, *_ in PEOPLE}

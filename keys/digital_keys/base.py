@@ -161,6 +161,9 @@ class KeyKind:
     related: tuple[str, ...] = ()
     #: What a sign-in with this kind proves, as an ``amr`` value (RFC 8176 where one fits).
     amr: str = "otp"
+    #: Staff accounts may set up a key of this kind as their second factor at the back office
+    #: (``keys.services.staff``): a kind whose code is not sent anywhere (no citizen's contact).
+    staff_second_factor: bool = False
     #: The assurance level a sign-in with password and this kind reaches, unless the setting
     #: ``DIGITAL_KEY_LEVELS`` says otherwise (``keys.digital_keys.level_of``).
     default_level: str = "substantial"

@@ -52,6 +52,7 @@ class TotpKind(KeyKind):
         "government (*) with your username + password and the security code your app shows."
     )
     instructions_template = "keys/digital_keys/totp.html"
+    staff_second_factor = True
 
     @property
     def code_digits(self) -> int:

@@ -121,9 +121,34 @@ def funnel_data(seed: int = 11) -> None:
     Activation.objects.bulk_create(activations)
 
 
+def staff_code(key: DigitalKey) -> str:
+    """The app's code for the staff member's key: of the current time step, or of the next one
+    when the current one was used (a step is accepted once; the next is within the window)."""
+    from datetime import timedelta
+
+    import pyotp
+
+    from keys.digital_keys import get_kind
+
+    key.refresh_from_db()
+    totp = pyotp.TOTP(get_kind(key.kind).secret(key))
+    now = timezone.now()
+    if key.last_totp_step is not None and key.last_totp_step >= totp.timecode(now):
+        now += timedelta(seconds=30)
+    return totp.at(now)
+
+
 def staff_sign_in(page: Page, base_url: str, username: str) -> None:
+    """The real staff sign-in: password, then the code of the staff member's app key (made
+    beforehand, as the first sign-in's enrolment leaves it: ``tests.conftest.staff_key``)."""
+    from keys.models import User
+    from tests.conftest import staff_key
+
+    key = staff_key(User.objects.get(username=username))
     page.goto(f"{base_url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", STAFF_PASSWORD)
+    page.locator('input[type="submit"]').click()
+    page.fill("#id_code", staff_code(key))
     page.locator('input[type="submit"]').click()
     expect(page.locator("#user-tools")).to_be_visible()

@@ -289,6 +289,8 @@ class PasskeyKind(KeyKind):
     browser_ceremony = True
     script = "keys/passkey.js"
     several_per_account = True
+    # a staff member's passkey is asked after the password only, never a key alone (below)
+    staff_second_factor = True
     audit_actions = (
         (CLONE_DETECTED, _("Passkey refused: its counter went back (a copied authenticator?)")),
         (SETTING_CHANGED, _("Sign-in with the passkey alone turned on or off")),
@@ -400,9 +402,11 @@ class PasskeyKind(KeyKind):
                     transports=[str(t) for t in transports if isinstance(t, str)][:8],
                     aaguid=str(verified.aaguid or "")[:36],
                     backed_up=bool(verified.credential_backed_up),
-                    # Never for a key added after a recovery: not alone while on probation.
+                    # Never for a key added after a recovery (not alone while on probation),
+                    # never for a staff member's passkey, whatever was posted.
                     usernameless=post.get("passkey_usernameless") == "on"
-                    and not key.in_probation(),
+                    and not key.in_probation()
+                    and not key.user.is_staff,
                 )
         except IntegrityError:
             # This credential is already registered (to this account or another).

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from keys.models import RegistrationOffice, User
+from keys.services.staff import second_factor_note
 
 DEMO_OFFICE = {
     "code": "leuven",
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         )
         for username, role, password in accounts:
             self.stdout.write(f"  {role:<22} username {username:<10} password {password}")
+        self.stdout.write(f"  {second_factor_note(settings.SITE_URL)}")
         self.stdout.write("")
         self.stdout.write(self.style.MIGRATE_HEADING("Demo activation for Jan Peeters"))
         call_command(
