@@ -223,7 +223,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             return refused
         if form.is_valid():
             request.session.pop(PENDING, None)
-            login(request, user, backend=backends.PATH)
+            _login(request, user)
             signin.record_success(request, user, key, attempt_recorded=True)
             return signed_in(request, user, methods=["pwd", kind.amr], level=level_of(key.kind))
     return _form_page(
@@ -235,6 +235,15 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         key_target=kind.describe(key),
         delivery_failed=kind.delivery_failed(key),
     )
+
+
+def _login(request: HttpRequest, user: User) -> None:
+    """Django's ``login``, keeping where to go next: signing in over another citizen's session
+    (a service's ``prompt=login`` leaves it until then) empties the session first."""
+    target = request.session.get(NEXT)
+    login(request, user, backend=backends.PATH)
+    if target:
+        request.session[NEXT] = target
 
 
 def signed_in(request: HttpRequest, user: User, *, methods: list[str], level: str) -> HttpResponse:
@@ -262,7 +271,7 @@ def finish_signin(
     """A sign-in that is not password and key (a passkey alone, a recovery code): the session,
     the audit event, then what every sign-in ends with (``signed_in``)."""
     request.session.pop(PENDING, None)
-    login(request, user, backend=backends.PATH)
+    _login(request, user)
     audit.record(
         AuditEvent.Action.SIGNIN_SUCCEEDED,
         request=request,
