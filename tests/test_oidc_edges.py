@@ -17,7 +17,6 @@ from oauth2_provider.models import AccessToken, Grant
 from keys.conf import DEFAULTS
 from keys.digital_keys import level_of
 from keys.models import AuditEvent
-from keys.ratelimit import peek
 from oidc import levels
 from oidc.services.registration import register
 from tests.test_oidc import REDIRECT, Flow, pkce, query_of, signed_in_consented
@@ -46,6 +45,12 @@ def window(time_machine):
     cache.clear()
     yield
     cache.clear()
+
+
+def peek(name: str, identity: str):
+    from keys.ratelimit import peek
+
+    return peek(name, identity)
 
 
 def basic(client_id: str, secret: str) -> str:
