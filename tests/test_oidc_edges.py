@@ -146,7 +146,7 @@ def test_a_passkey_alone_gives_swk(client, account):  # noqa: F811
     assert USERNAMELESS_AMR == ["swk", "user"]
 
 
-def test_digital_key_levels_naming_high_is_a_system_check_error(settings):
+def test_digital_key_levels_naming_high_is_a_system_check_error(db, settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
 
