@@ -400,17 +400,35 @@ if OIDC_PROVIDER_ENABLED and not _OIDC_KEY:
             "OIDC_PROVIDER_ENABLED is on but neither OIDC_RSA_PRIVATE_KEY nor "
             "OIDC_RSA_PRIVATE_KEY_FILE is set (see README, Signing in at other services)."
         )
+# The issuer (`iss` of ID tokens, discovery) and the secret of the pairwise subject identifiers
+# (HMAC of a service's sector and the citizen; changing it changes every service's `sub`). Both
+# required like the signing key when the provider is on outside DEBUG: without OIDC_ISSUER the
+# issuer would come from each request's Host header, without OIDC_PAIRWISE_SECRET from
+# SECRET_KEY, so that rotating SECRET_KEY would change every citizen's `sub` at every service.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").strip().rstrip("/")
+OIDC_PAIRWISE_SECRET = os.environ.get("OIDC_PAIRWISE_SECRET", "")
+if OIDC_PROVIDER_ENABLED and not DEBUG and _COMMAND not in KEYLESS_COMMANDS:
+    if not OIDC_ISSUER.startswith("https://") or "?" in OIDC_ISSUER or "#" in OIDC_ISSUER:
+        raise ImproperlyConfigured(
+            "OIDC_PROVIDER_ENABLED is on but OIDC_ISSUER is not set to the provider's https URL "
+            "without query or fragment, e.g. https://sleutels.example.be (see README, Signing "
+            "in at other services)."
+        )
+    if len(OIDC_PAIRWISE_SECRET) < 32:
+        raise ImproperlyConfigured(
+            "OIDC_PROVIDER_ENABLED is on but OIDC_PAIRWISE_SECRET is not set (at least 32 "
+            "random characters, kept for ever: it makes the citizens' `sub` at every service; "
+            "see README, Signing in at other services)."
+        )
 # Assurance level (keys.digital_keys.LEVELS) -> the acr value a service receives and asks for
-# (FAS: urn:be:fedict:iam:fas:citizen:LevelNNN). A service asking for a number between two
-# values needs the level above it.
+# (FAS: urn:be:fedict:iam:fas:citizen:LevelNNN; oidc/levels.py). A service asking for a number
+# between two values needs the level above it. "high" (Level450 itsme, Level500 eID card) is
+# given by no key of this site: a service asking for it is refused.
 OIDC_ACR_VALUES = {
     "low": "urn:be:fedict:iam:fas:citizen:Level200",
     "substantial": "urn:be:fedict:iam:fas:citizen:Level400",
     "high": "urn:be:fedict:iam:fas:citizen:Level500",
 }
-# The secret of the pairwise subject identifiers (HMAC of a service's sector and the citizen);
-# derived from SECRET_KEY when empty. Changing it changes every service's `sub`.
-OIDC_PAIRWISE_SECRET = os.environ.get("OIDC_PAIRWISE_SECRET", "")
 # django-oauth-toolkit's own models, named because they are swappable (migrations refer to them).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
@@ -421,7 +439,7 @@ OAUTH2_PROVIDER = {
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": _OIDC_KEY,
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": _OIDC_PREVIOUS_KEYS,
-    "OIDC_ISS_ENDPOINT": os.environ.get("OIDC_ISSUER", "").rstrip("/"),
+    "OIDC_ISS_ENDPOINT": OIDC_ISSUER,
     "OAUTH2_VALIDATOR_CLASS": "oidc.validators.CitizenValidator",
     "SCOPES": {
         "openid": "Sign in",

@@ -40,11 +40,13 @@ with warnings.catch_warnings():
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "var" / "demo-service.json"
 COOKIE = "demo_service_session"
+#: The levels "My digital keys" gives (FAS acr values); Level450 (itsme) and Level500 (the eID
+#: card) are given elsewhere, never by it.
 LEVELS = {
     "urn:be:fedict:iam:fas:citizen:Level200": "low",
     "urn:be:fedict:iam:fas:citizen:Level400": "substantial",
-    "urn:be:fedict:iam:fas:citizen:Level500": "high",
 }
+EID_LEVEL = "urn:be:fedict:iam:fas:citizen:Level500"
 
 
 @dataclass
@@ -240,8 +242,8 @@ class DemoService:
         else:
             parts.append(
                 '<p><a href="/login">Sign in with “My digital keys”</a></p>'
-                '<p><a href="/login?acr=urn:be:fedict:iam:fas:citizen:Level500">'
-                "Sign in, asking for the level “high”</a></p>"
+                f'<p><a href="/login?acr={EID_LEVEL}">'
+                "Sign in, asking for the eID card’s level (Level500)</a></p>"
             )
         return self.page(self.config.name, "".join(parts))
 

@@ -227,7 +227,7 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
             return refused
         if form.is_valid():
             request.session.pop(PENDING, None)
-            login(request, user, backend=backends.PATH)
+            _login(request, user)
             signin.record_success(request, user, key, attempt_recorded=True)
             if key.in_probation():
                 # Added after a recovery and still on probation: level "low" at most, and a
@@ -251,6 +251,15 @@ def signin_code_view(request: HttpRequest) -> HttpResponse:
         key_target=kind.describe(key),
         delivery_failed=kind.delivery_failed(key),
     )
+
+
+def _login(request: HttpRequest, user: User) -> None:
+    """Django's ``login``, keeping where to go next: signing in over another citizen's session
+    (a service's ``prompt=login`` leaves it until then) empties the session first."""
+    target = request.session.get(NEXT)
+    login(request, user, backend=backends.PATH)
+    if target:
+        request.session[NEXT] = target
 
 
 def signed_in(
@@ -298,7 +307,7 @@ def finish_signin(
     the audit event, then what every sign-in ends with (``signed_in``). ``key``, ``strong``: as
     ``signed_in`` (a recovery code: no key, weak)."""
     request.session.pop(PENDING, None)
-    login(request, user, backend=backends.PATH)
+    _login(request, user)
     audit.record(
         AuditEvent.Action.SIGNIN_SUCCEEDED,
         request=request,

@@ -13,6 +13,9 @@ activation link and security code is printed on standard output, where the log r
 ``keys.W003``: ``FIELD_ENCRYPTION_KEYS`` unset: the key encrypting TOTP seeds and queued
 messages at rest is derived from ``SECRET_KEY`` (``keys.crypto``), so rotating ``SECRET_KEY``
 makes them unreadable, and one leaked secret opens both.
+
+``keys.E001`` (every ``check``, not only ``--deploy``): ``DIGITAL_KEY_LEVELS`` may give a kind
+of key only a level this site can give (``keys.digital_keys.SITE_LEVELS``).
 """
 
 from __future__ import annotations
@@ -72,3 +75,35 @@ def field_encryption_keys_set(app_configs: Any = None, **kwargs: Any) -> list[ch
             id="keys.W003",
         )
     ]
+
+
+@checks.register()
+def digital_key_levels(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``keys.E001``: ``DIGITAL_KEY_LEVELS`` gives a kind of key a level this site cannot give
+    ("high" is FAS's eID card and itsme, issued elsewhere) or names no kind of key. An error:
+    ``migrate``, ``runserver`` and ``check`` refuse to go on (``level_of`` would refuse each
+    sign-in with that key anyway)."""
+    from keys.digital_keys import KINDS, SITE_LEVELS
+
+    configured = getattr(settings, "DIGITAL_KEY_LEVELS", {}) or {}
+    errors: list[checks.CheckMessage] = []
+    for kind, level in configured.items():
+        if kind not in KINDS:
+            errors.append(
+                checks.Error(
+                    f"DIGITAL_KEY_LEVELS names {kind!r}, which is no kind of key.",
+                    hint=f"The kinds are {', '.join(KINDS)}.",
+                    id="keys.E001",
+                )
+            )
+        elif level not in SITE_LEVELS:
+            errors.append(
+                checks.Error(
+                    f"DIGITAL_KEY_LEVELS[{kind!r}] = {level!r}: a key of this site gives at most "
+                    f"{SITE_LEVELS[-1]!r} (FAS Level400); 'high' (Level450 itsme, Level500 eID "
+                    "card) is not given here.",
+                    hint=f"Use one of {', '.join(SITE_LEVELS)}.",
+                    id="keys.E001",
+                )
+            )
+    return errors

@@ -67,9 +67,14 @@ DEFAULTS: dict[str, Any] = {
         # The options of a sign-in with a passkey alone, fetched by the sign-in page's script.
         "passkey-options:ip": (60, timedelta(minutes=10)),
         "reauth:user": (10, timedelta(minutes=10)),
-        # the OpenID Connect token endpoint (oidc/views.py), per address and per client
-        "oidc-token:ip": (60, timedelta(minutes=10)),
+        # The OpenID Connect token endpoint (oidc/views.py). A service's own budget counts only
+        # the requests it authenticated (its secret right), so no one else can spend it; the
+        # failures of unauthenticated requests (a wrong or no secret) count per address and per
+        # client they name. Over its own budget or from an address over its failures: refused.
+        # Over the failures naming it, only addresses with failures of their own are refused.
         "oidc-token:client": (300, timedelta(minutes=10)),
+        "oidc-token:ip": (60, timedelta(minutes=10)),
+        "oidc-token:client-failures": (60, timedelta(minutes=10)),
     },
     # Retention (manage.py prune_records, daily). Sign-in records (the attempts and the
     # sign-in audit events, with their addresses and browsers) are kept as long as the real

@@ -30,14 +30,34 @@ class RateResult:
     retry_after_seconds: int = 0
 
 
-def hit(name: str, identity: object) -> RateResult:
-    """Count one request of ``identity`` (an IP, an activation id) against limit ``name``."""
+def _window(name: str, identity: object) -> tuple[int, int, int, float, str]:
+    """``(maximum, seconds, window index, now, cache key)`` of limit ``name`` for ``identity``."""
     maximum, window = limits.RATE_LIMITS[name]
     seconds = int(window.total_seconds())
     now = time.time()
     window_index = int(now // seconds)
     digest = hashlib.sha256(str(identity).encode()).hexdigest()[:32]
-    key = f"csam:rl:{name}:{digest}:{window_index}"
+    return maximum, seconds, window_index, now, f"csam:rl:{name}:{digest}:{window_index}"
+
+
+def _retry_after(seconds: int, window_index: int, now: float) -> int:
+    return max(1, math.ceil((window_index + 1) * seconds - now))
+
+
+def peek(name: str, identity: object) -> tuple[int, RateResult]:
+    """How many requests of ``identity`` limit ``name`` has counted in this window, and whether
+    one more may go on, without counting one (for limits counted after the fact, on failures:
+    the token endpoint's, oidc/views.py)."""
+    maximum, seconds, window_index, now, key = _window(name, identity)
+    count = int(cache.get(key) or 0)
+    if count < maximum:
+        return count, RateResult(True)
+    return count, RateResult(False, _retry_after(seconds, window_index, now))
+
+
+def hit(name: str, identity: object) -> RateResult:
+    """Count one request of ``identity`` (an IP, an activation id) against limit ``name``."""
+    maximum, seconds, window_index, now, key = _window(name, identity)
     cache.add(key, 0, timeout=seconds + 5)
     try:
         count = cache.incr(key)
@@ -46,8 +66,7 @@ def hit(name: str, identity: object) -> RateResult:
         count = 1
     if count <= maximum:
         return RateResult(True)
-    retry_after = math.ceil((window_index + 1) * seconds - now)
-    return RateResult(False, max(1, retry_after))
+    return RateResult(False, _retry_after(seconds, window_index, now))
 
 
 def _refuse(

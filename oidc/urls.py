@@ -18,7 +18,7 @@ urlpatterns = [
     path("oidc/authorize/", views.AuthorizeView.as_view(), name="authorize"),
     path("oidc/token/", views.RateLimitedTokenView.as_view(), name="token"),
     path("oidc/revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
-    path("oidc/userinfo/", dot.UserInfoView.as_view(), name="user-info"),
+    path("oidc/userinfo/", views.HeaderOnlyUserInfoView.as_view(), name="user-info"),
     path("oidc/jwks/", dot.JwksInfoView.as_view(), name="jwks-info"),
     path("oidc/logout/", views.LogoutView.as_view(), name="rp-initiated-logout"),
 ]

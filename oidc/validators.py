@@ -1,12 +1,13 @@
 """django-oauth-toolkit's validator, made this provider's: the scopes a service may ask, the
 claims it receives (pairwise ``sub``, ``acr``, ``amr``, ``auth_time``), single-use codes whose
 reuse revokes what they gave, stored only as their SHA-256 (``Grant.code`` holds
-:func:`code_hash`), and no refresh token."""
+:func:`code_hash`), voided by a wrong ``code_verifier``, and no refresh token."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from django.utils import timezone
 from oauth2_provider.models import Grant
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749.grant_types.authorization_code import code_challenge_method_s256
 
 from oidc.models import Service, UsedCode
 from oidc.services.claims import allowed_scopes, claims_for
@@ -23,6 +25,12 @@ log = logging.getLogger(__name__)
 
 #: The key of ``Grant.claims`` under which the view stores how the citizen signed in.
 AUTH_CLAIM = "_csam_auth"
+
+#: Set by the token endpoint's view around one request (oidc/views.py): the client ids that
+#: authenticated themselves in it (their secret right), for its rate limits.
+AUTHENTICATED_CLIENTS: ContextVar[list[str] | None] = ContextVar(
+    "csam_authenticated_clients", default=None
+)
 
 
 def code_hash(code: str) -> str:
@@ -125,8 +133,33 @@ class CitizenValidator(OAuth2Validator):
             client_id, code_hash(code), redirect_uri, client, *args, **kwargs
         )
 
+    def authenticate_client(self, request, *args, **kwargs) -> bool:
+        authenticated = super().authenticate_client(request, *args, **kwargs)
+        seen = AUTHENTICATED_CLIENTS.get()
+        if authenticated and seen is not None:
+            seen.append(request.client.client_id)
+        return authenticated
+
     def get_code_challenge(self, code, request):
-        return super().get_code_challenge(code_hash(code), request)
+        hashed = code_hash(code)
+        challenge = super().get_code_challenge(hashed, request)
+        verifier = getattr(request, "code_verifier", None)
+        if challenge is not None and not (
+            verifier and code_challenge_method_s256(verifier, challenge)
+        ):
+            # A wrong or missing code_verifier (only S256 is accepted, oidc/views.py): whoever
+            # presents the code may have stolen it. The exchange is refused and the code
+            # voided, so that no later try, not even with the right verifier, gets a token for
+            # it (RFC 7636 §4.6, RFC 9700 §2.1.1).
+            Grant.objects.filter(code=hashed, application=request.client).delete()
+            log.warning(
+                "A wrong code_verifier for a code of client %s: the code is void",
+                request.client.client_id,
+            )
+            if not verifier:
+                raise errors.MissingCodeVerifierError(request=request)
+            raise errors.InvalidGrantError(request=request)
+        return challenge
 
     def get_code_challenge_method(self, code, request):
         return super().get_code_challenge_method(code_hash(code), request)

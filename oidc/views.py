@@ -3,9 +3,12 @@ django-oauth-toolkit's token, userinfo, JWKS, revocation and logout endpoints ar
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from django.conf import settings
 from django.contrib.auth import logout
@@ -16,25 +19,26 @@ from django.utils import timezone, translation
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.exceptions import InvalidOIDCClientError, OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views import RPInitiatedLogoutView, TokenView
+from oauth2_provider.views import RPInitiatedLogoutView, TokenView, UserInfoView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import add_params_to_uri
 
 from keys import audit
 from keys.account_views import LAST_SEEN
 from keys.conf import limits
-from keys.digital_keys import KINDS, LEVELS
+from keys.digital_keys import KINDS, SITE_LEVELS
 from keys.models import AuditEvent, DigitalKey
-from keys.ratelimit import hit
+from keys.ratelimit import RateResult, hit, peek
 from keys.services.signin import authentication
 from oidc import levels
 from oidc.csp import RETURN_ORIGIN, allow_form_action, origin_of
 from oidc.models import LEVEL_CHOICES, Consent, Service
-from oidc.validators import AUTH_CLAIM, service_of
+from oidc.services.tokens import revoke_tokens
+from oidc.validators import AUTH_CLAIM, AUTHENTICATED_CLIENTS, service_of
 
 log = logging.getLogger(__name__)
 LEVEL_LABELS = dict(LEVEL_CHOICES)
@@ -43,6 +47,14 @@ Action = AuditEvent.Action
 #: The origin of the service a sign-in in progress will return to (the form-action of the
 #: sign-in pages must let the redirect after their last form go there, oidc/middleware.py).
 AUTH_PARAMS_FOR_FRESH_SIGNIN = ("prompt", "max_age")
+#: Added to the request the sign-in page returns to when a service asked for a fresh sign-in
+#: (``prompt=login``, an exceeded ``max_age``): the sign-in must be at least as recent as this
+#: (a Unix time). The session already there stays until a new sign-in replaces it.
+FRESH_AFTER = "csam_fresh_after"
+#: RFC 7636 §4.2: 43 to 128 characters of the unreserved alphabet.
+CODE_CHALLENGE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+#: OpenID Connect Core §3.1.2.1: max_age is a number of seconds, a non-negative integer.
+MAX_AGE = re.compile(r"[0-9]+")
 
 
 def _language(request: HttpRequest) -> str:
@@ -83,9 +95,8 @@ class AuthorizeView(OAuthLibMixin, View):
 
     def error_page(self, request: HttpRequest, error: Any, status: int = 400) -> HttpResponse:
         request.session.pop(RETURN_ORIGIN, None)
-        return render(
-            request, "oidc/error.html", {"error": getattr(error, "error", "")}, status=status
-        )
+        code = error if isinstance(error, str) else getattr(error, "error", "")
+        return render(request, "oidc/error.html", {"error": code}, status=status)
 
     def to_service(
         self, request: HttpRequest, application: Any, uri: str, **params: str
@@ -116,10 +127,14 @@ class AuthorizeView(OAuthLibMixin, View):
             iss=issuer(request),
         )
 
-    def signin_redirect(self, request: HttpRequest, *, drop: tuple[str, ...] = ()) -> HttpResponse:
+    def signin_redirect(
+        self, request: HttpRequest, *, drop: tuple[str, ...] = (), fresh_after: int | None = None
+    ) -> HttpResponse:
         query = request.GET.copy()
-        for name in drop:
+        for name in (*drop, FRESH_AFTER):
             query.pop(name, None)
+        if fresh_after is not None:
+            query[FRESH_AFTER] = str(fresh_after)
         target = f"{request.path}?{query.urlencode()}"
         signin = reverse("keys:signin")
         response = HttpResponse(status=302)
@@ -129,6 +144,10 @@ class AuthorizeView(OAuthLibMixin, View):
     # -- the flow --------------------------------------------------------------------------
 
     def authorize(self, request: HttpRequest, answer: str | None) -> HttpResponse:
+        if not request.GET.get("redirect_uri"):
+            # Required by OpenID Connect Core §3.1.2.1; without it there is no checked address
+            # to send even an error to (RFC 6749 §4.1.2.1): the error page.
+            return self.error_page(request, "invalid_request")
         try:
             scopes, credentials = self.validate_authorization_request(request)
         except OAuthToolkitError as error:
@@ -159,22 +178,48 @@ class AuthorizeView(OAuthLibMixin, View):
             return self.error_to_service(
                 request, application, credentials, "invalid_request", "PKCE with S256 is required."
             )
-        required = levels.required_level(request.GET.get("acr_values", ""), service.min_level)
-        if required is None or levels.rank(required) > levels.rank(levels.best_possible_level()):
+        if not CODE_CHALLENGE.fullmatch(request.GET.get("code_challenge", "")):
+            return self.error_to_service(
+                request,
+                application,
+                credentials,
+                "invalid_request",
+                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636).",
+            )
+        max_age = request.GET.get("max_age")
+        if max_age is not None and not MAX_AGE.fullmatch(max_age):
+            return self.error_to_service(
+                request,
+                application,
+                credentials,
+                "invalid_request",
+                "max_age must be a non-negative integer.",
+            )
+        try:
+            required = levels.required_level(request.GET.get("acr_values", ""), service.min_level)
+        except levels.UnknownAcr:
+            return self.level_refused(request, application, credentials, None, None, unknown=True)
+        if not levels.reachable(required):
             return self.level_refused(request, application, credentials, required, None)
 
         prompt = set(request.GET.get("prompt", "").split())
         auth = self.signed_in(request)
         fresh = "login" in prompt or self.too_old(request, auth)
-        if auth is None or fresh:
+        after = self.fresh_after(request)
+        if auth is None or fresh or (after is not None and auth["at"] < after):
             if "none" in prompt:
                 return self.error_to_service(
                     request, application, credentials, "login_required", "Sign-in needed."
                 )
-            if auth is not None:
-                logout(request)
+            # The sign-in page, which returns here once a new sign-in is made; the session
+            # already there (a cross-site link may have sent the citizen here) stays as it is
+            # until that new sign-in replaces it.
             request.session[RETURN_ORIGIN] = origin_of(credentials["redirect_uri"])
-            return self.signin_redirect(request, drop=AUTH_PARAMS_FOR_FRESH_SIGNIN)
+            if fresh:
+                after = int(timezone.now().timestamp())
+            return self.signin_redirect(
+                request, drop=AUTH_PARAMS_FOR_FRESH_SIGNIN, fresh_after=after
+            )
 
         if levels.rank(auth["acr"]) < levels.rank(required):
             return self.level_refused(request, application, credentials, required, auth)
@@ -214,7 +259,9 @@ class AuthorizeView(OAuthLibMixin, View):
         if not user.is_authenticated or user.is_staff or not hasattr(user, "citizen"):
             return None
         auth = authentication(request)
-        if auth is None or auth.get("acr") not in LEVELS:
+        # A level no key of this site gives (a session signed in with a passkey when it still
+        # counted as "high"): not a sign-in a service may be told of.
+        if auth is None or auth.get("acr") not in SITE_LEVELS:
             return None
         idle = timezone.now().timestamp() - request.session.get(LAST_SEEN, 0)
         if idle > limits.SIGNIN_IDLE_TIMEOUT.total_seconds():
@@ -222,14 +269,24 @@ class AuthorizeView(OAuthLibMixin, View):
         return auth
 
     def too_old(self, request: HttpRequest, auth: dict | None) -> bool:
+        """Whether the sign-in is older than ``max_age`` (checked as digits before)."""
         raw = request.GET.get("max_age", "")
         if auth is None or not raw:
             return False
-        try:
-            max_age = int(raw)
-        except ValueError:
-            return False
-        return timezone.now().timestamp() - auth["at"] > max(max_age, 0)
+        # Past the number of seconds since 1970, any max_age is no limit.
+        max_age = int(raw) if len(raw) <= 12 else 10**12
+        return timezone.now().timestamp() - auth["at"] > max_age
+
+    def fresh_after(self, request: HttpRequest) -> int | None:
+        """The time a sign-in must be at least as recent as (``FRESH_AFTER``, set by
+        :meth:`signin_redirect`); None without one. A value that is no time in the past is
+        ignored: it can only come from someone other than this view, and asks nothing a request
+        without it would not (a service's ``prompt=login`` sets it anew)."""
+        raw = request.GET.get(FRESH_AFTER, "")
+        if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+            return None
+        value = int(raw)
+        return value if value <= timezone.now().timestamp() else None
 
     def level_refused(
         self,
@@ -238,10 +295,15 @@ class AuthorizeView(OAuthLibMixin, View):
         credentials: dict,
         required: str | None,
         auth: dict | None,
+        *,
+        unknown: bool = False,
     ) -> HttpResponse:
         """The page that tells the citizen why the service cannot be reached with their keys,
         with the way back to the service (an ``unmet_authentication_requirements`` error) and,
-        when another key of theirs would do, a fresh sign-in."""
+        when another key of theirs would do, a fresh sign-in. With ``prompt=none`` no page: the
+        error goes back to the service at once (OpenID Connect Core §3.1.2.6), ``login_required``
+        when a new sign-in with another key could reach the level, else
+        ``unmet_authentication_requirements``. ``unknown``: ``acr_values`` names no level."""
         other_key = False
         if auth is not None and required is not None:
             kinds = list(
@@ -260,6 +322,23 @@ class AuthorizeView(OAuthLibMixin, View):
             reason="level",
             required=required or request.GET.get("acr_values", "")[:100],
         )
+        beyond = unknown or not levels.reachable(required)
+        if "none" in request.GET.get("prompt", "").split():
+            if beyond:
+                return self.error_to_service(
+                    request,
+                    application,
+                    credentials,
+                    "unmet_authentication_requirements",
+                    "The level asked for is not given here.",
+                )
+            return self.error_to_service(
+                request,
+                application,
+                credentials,
+                "login_required",
+                "A sign-in with a key of the level asked for is needed.",
+            )
         back = add_params_to_uri(
             credentials["redirect_uri"],
             [
@@ -288,6 +367,8 @@ class AuthorizeView(OAuthLibMixin, View):
                 else [],
                 "back": back,
                 "again": f"{request.path}?{query.urlencode()}" if other_key else "",
+                "unknown": unknown,
+                "beyond": beyond and not unknown,
             },
             status=403,
         )
@@ -375,7 +456,8 @@ class DiscoveryView(View):
                 "client_secret_post",
             ],
             "code_challenge_methods_supported": ["S256"],
-            "acr_values_supported": [levels.acr_of(level) for level in LEVELS],
+            # What this site's sign-ins can give: no "high" (FAS's eID card and itsme).
+            "acr_values_supported": [levels.acr_of(level) for level in SITE_LEVELS],
             "claims_supported": [
                 "sub",
                 "iss",
@@ -404,25 +486,103 @@ class DiscoveryView(View):
         return response
 
 
+def claimed_client(request: HttpRequest) -> str:
+    """The client id a token request names, authenticated or not: HTTP Basic's user (RFC 6749
+    §2.3.1, form-urlencoded), else the body's ``client_id``; ``""`` for none."""
+    scheme, _space, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        client_id = unquote_plus(decoded.partition(":")[0])
+        if client_id:
+            return client_id[:200]
+    return request.POST.get("client_id", "")[:200]
+
+
 @method_decorator(never_cache, name="dispatch")
 class RateLimitedTokenView(TokenView):
-    """The token endpoint, with limits per address and per client (``oidc-token:*``)."""
+    """The token endpoint, with three limits (``oidc-token:*`` in ``keys/conf.py``):
+
+    - ``oidc-token:client``: a service's own budget, counted only on the requests it
+      authenticated (its secret right, whatever the answer), so that no one who merely names
+      it can spend it;
+    - ``oidc-token:ip``: the unauthenticated failures (no, an unknown or a wrong client secret,
+      a malformed request) of an address; over it the address is refused;
+    - ``oidc-token:client-failures``: the unauthenticated failures naming a client (a wrong
+      secret with HTTP Basic included); over it, the addresses that failed themselves are
+      refused for that client, the service's own (which do not fail) are not.
+
+    Refused: 429 with ``Retry-After`` and the token endpoint's own error format (RFC 6749
+    §5.2): ``invalid_request``, the only one of its codes that fits ("too many requests" in
+    ``error_description``); ``slow_down`` belongs to the device flow (RFC 8628), which a
+    client of the code flow does not expect."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        checks = [("oidc-token:ip", audit.client_ip(request))]
-        client_id = request.POST.get("client_id", "") or request.headers.get("Authorization", "")
-        if client_id:
-            checks.append(("oidc-token:client", client_id[:200]))
-        for name, identity in checks:
-            result = hit(name, identity)
+        address = audit.client_ip(request)
+        claimed = claimed_client(request)
+        failures, result = peek("oidc-token:ip", address)
+        if not result.allowed:
+            return self.too_many(request, "oidc-token:ip", result)
+        if claimed:
+            _count, result = peek("oidc-token:client", claimed)
             if not result.allowed:
-                audit.record(Action.RATE_LIMITED, request=request, scope=name)
-                response = JsonResponse(
-                    {"error": "slow_down", "error_description": "Too many requests."}, status=429
-                )
-                response["Retry-After"] = str(result.retry_after_seconds)
-                return response
-        return super().post(request, *args, **kwargs)
+                return self.too_many(request, "oidc-token:client", result)
+            _count, result = peek("oidc-token:client-failures", claimed)
+            if not result.allowed and failures:
+                return self.too_many(request, "oidc-token:client-failures", result)
+        authenticated: list[str] = []
+        context = AUTHENTICATED_CLIENTS.set(authenticated)
+        try:
+            response = super().post(request, *args, **kwargs)
+        finally:
+            AUTHENTICATED_CLIENTS.reset(context)
+        if authenticated:
+            hit("oidc-token:client", authenticated[-1])
+        elif response.status_code != 200:
+            hit("oidc-token:ip", address)
+            if claimed:
+                hit("oidc-token:client-failures", claimed)
+        return response
+
+    def too_many(self, request: HttpRequest, scope: str, result: RateResult) -> HttpResponse:
+        audit.record(Action.RATE_LIMITED, request=request, scope=scope)
+        response = JsonResponse(
+            {
+                "error": "invalid_request",
+                "error_description": "Too many requests: try again in "
+                f"{result.retry_after_seconds} seconds.",
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(result.retry_after_seconds)
+        return response
+
+
+class HeaderOnlyUserInfoView(UserInfoView):
+    """The userinfo endpoint, the access token in the ``Authorization`` header only (RFC 9700
+    §4.3.2 after RFC 6750 §2.3, and no form body either): a token in the query string or the
+    form body is refused with ``invalid_request`` (RFC 6750 §3.1), never used."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.refused(request) or super().get(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.refused(request) or super().post(request, *args, **kwargs)
+
+    def refused(self, request: HttpRequest) -> HttpResponse | None:
+        if "access_token" not in request.GET and "access_token" not in request.POST:
+            return None
+        description = "The access token goes in the Authorization header only."
+        response = JsonResponse(
+            {"error": "invalid_request", "error_description": description}, status=400
+        )
+        response["WWW-Authenticate"] = (
+            f'Bearer error="invalid_request", error_description="{description}"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class LogoutView(RPInitiatedLogoutView):
@@ -446,9 +606,40 @@ class LogoutView(RPInitiatedLogoutView):
             allow_form_action(response, origin_of(target))
         return response
 
+    def get_request_application(self, id_token: Any, client_id: str | None) -> Any:
+        """The service asking, named by ``client_id`` or by the ID token: an unknown
+        ``client_id`` is a refused request (the translated error page), not a 500."""
+        if client_id:
+            application = get_application_model().objects.filter(client_id=client_id).first()
+            if application is None:
+                raise InvalidOIDCClientError()
+            return application
+        return id_token.application if id_token else None
+
     def do_logout(
         self, application=None, post_logout_redirect_uri=None, state=None, token_user=None
     ):
+        """Signed out here, and the tokens of the citizen at the service asking revoked: that
+        service's only (its sign-out says nothing of the citizen's other services), none when
+        no service asks. Then back to the service's checked post-logout URI, or the home page."""
         if self.request.user.is_authenticated:
             audit.record(Action.SIGNED_OUT, request=self.request, actor=self.request.user)
-        return super().do_logout(application, post_logout_redirect_uri, state, token_user)
+        user = token_user or self.request.user
+        if (
+            oauth2_settings.OIDC_RP_INITIATED_LOGOUT_DELETE_TOKENS
+            and application is not None
+            and user.is_authenticated
+        ):
+            revoke_tokens(user.pk, application.pk)
+        logout(self.request)
+        if post_logout_redirect_uri:
+            if state:
+                post_logout_redirect_uri = add_params_to_uri(
+                    post_logout_redirect_uri, [("state", state)]
+                )
+            return OAuth2ResponseRedirect(
+                post_logout_redirect_uri, application.get_allowed_schemes()
+            )
+        return OAuth2ResponseRedirect(
+            self.request.build_absolute_uri("/"), oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES
+        )

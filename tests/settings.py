@@ -21,12 +21,18 @@ if not os.environ.get("OIDC_RSA_PRIVATE_KEY"):
     from oidc.keyconfig import generate_pem
 
     os.environ["OIDC_RSA_PRIVATE_KEY"] = generate_pem()
+# Required outside DEBUG with the provider on; the issuer is then taken back (below) so that
+# each test's server (the test client's, the browser tests' live server) is its own issuer.
+os.environ.setdefault("OIDC_ISSUER", "https://testserver")
+os.environ.setdefault("OIDC_PAIRWISE_SECRET", "test-pairwise-secret-not-for-production-0123456789")
 
 from csam_activation.settings import *  # noqa: E402, F403
-from csam_activation.settings import BASE_DIR  # noqa: E402
+from csam_activation.settings import BASE_DIR, OAUTH2_PROVIDER  # noqa: E402
 
 if _NAMED_MAILER:
     del os.environ["MAILER"]
+
+OAUTH2_PROVIDER = {**OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": ""}
 
 SMS_BACKEND = "locmem"
 SMS_FILE_PATH = str(BASE_DIR / "var" / "test-sms")

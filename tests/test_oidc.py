@@ -329,9 +329,8 @@ def test_a_wrong_code_verifier_is_refused(client, account, service):  # noqa: F8
     assert flow.token(client, code, verifier=other).status_code == 400
 
 
-def test_a_level_above_every_key_is_refused_with_a_page(client, account, service, settings):  # noqa: F811
-    # By default a passkey gives "high"; here no kind of key does.
-    settings.DIGITAL_KEY_LEVELS = {"passkey": "substantial"}
+def test_a_level_above_every_key_is_refused_with_a_page(client, account, service):  # noqa: F811
+    # Level500 is the eID card: no key of this site gives it.
     flow = Flow(service, acr_values="urn:be:fedict:iam:fas:citizen:Level500")
     response = client.get(flow.url)
     assert response.status_code == 403
@@ -343,10 +342,10 @@ def test_a_level_above_every_key_is_refused_with_a_page(client, account, service
     assert "eID" in page
 
 
-def test_the_high_level_is_reached_with_a_passkey_only(client, account, service):  # noqa: F811
-    """Level500 ("high") is within this site's reach by default (a passkey): the citizen is asked
-    to sign in, not refused at once; signed in with the e-mail key they are refused, with a
-    passkey they go on to the service's consent."""
+def test_a_passkey_gives_level400_and_swk_and_level500_is_refused_at_once(client, account, service):  # noqa: F811
+    """Level500 (the eID card) and Level450 (itsme) are within no key's reach: the citizen is
+    refused before any sign-in. A passkey registered without attestation proves no hardware:
+    it gives Level400 ("substantial") and ``swk``, like the other keys their level."""
     from tests.soft_authenticator import SoftAuthenticator
     from tests.test_passkeys import (
         ORIGIN,
@@ -356,18 +355,16 @@ def test_the_high_level_is_reached_with_a_passkey_only(client, account, service)
         signed_in_client,
     )
 
-    high = "urn:be:fedict:iam:fas:citizen:Level500"
-    response = client.get(Flow(service, acr_values=high).url)
-    assert response.status_code == 302 and "/aanmelden/" in response["Location"]
-    client.get(response["Location"])
-    response = client.get(sign_in(client, account, "email")["Location"])
-    assert response.status_code == 403
-    assert response.context["again"] == ""  # no other key of theirs gives it
+    for high in ("urn:be:fedict:iam:fas:citizen:Level500", "urn:be:fedict:iam:fas:Level450"):
+        response = client.get(Flow(service, acr_values=high).url)
+        assert response.status_code == 403
+        assert response.context["beyond"] and response.context["again"] == ""
 
+    substantial = "urn:be:fedict:iam:fas:citizen:Level400"
     authenticator = SoftAuthenticator(ORIGIN, "testserver")
     key = add_passkey(signed_in_client(account), account, authenticator)
     browser = Client()
-    flow = Flow(service, acr_values=high)
+    flow = Flow(service, acr_values=substantial)
     browser.get(browser.get(flow.url)["Location"])
     page = sign_in_with_passkey_page(browser, account, key)
     response = browser.post("/nl/aanmelden/code/", {"code": authenticator.sign(options_in(page))})
@@ -377,8 +374,8 @@ def test_the_high_level_is_reached_with_a_passkey_only(client, account, service)
     response = browser.post(flow.url, {"answer": "allow"})
     tokens = flow.token(browser, query_of(response["Location"])["code"]).json()
     claims = verify_id_token(browser, tokens["id_token"], service, flow.nonce)
-    assert claims["acr"] == high
-    assert claims["amr"] == ["pwd", "hwk"]
+    assert claims["acr"] == substantial
+    assert claims["amr"] == ["pwd", "swk"]
 
 
 def test_a_level_the_sign_in_did_not_reach(client, account, service, settings):  # noqa: F811
@@ -436,8 +433,9 @@ def test_prompt_login_and_max_age_force_a_fresh_sign_in(client, account, service
     response = client.get(Flow(service, prompt="login").url)
     assert response["Location"].startswith("/nl/aanmelden/?next=")
     assert "prompt" not in parse_qs(urlsplit(response["Location"]).query)["next"][0]
-    assert not client.session.get("_auth_user_id")
-    signed_in_consented(client, account, Flow(service))
+    assert client.session.get("_auth_user_id")  # kept until a new sign-in (test_oidc_edges)
+    client.get(response["Location"])
+    client.get(sign_in(client, account)["Location"])
     response = client.get(Flow(service, max_age="100").url)
     assert response["Location"].startswith(REDIRECT)
     response = client.get(Flow(service, max_age="0").url)
@@ -552,9 +550,16 @@ def test_the_token_endpoint_is_rate_limited(client, service, settings, time_mach
     start = (int(time.time()) // window + 1) * window + 1
     time_machine.move_to(datetime.datetime.fromtimestamp(start, tz=datetime.UTC), tick=False)
     cache.clear()
-    flow = Flow(service)
-    statuses = [flow.token(client, f"nothing-{i}").status_code for i in range(62)]
-    assert statuses[:60] == [400] * 60
+    wrong = "Basic " + base64.b64encode(f"{service.client_id}:wrong".encode()).decode()
+    statuses = [
+        client.post(
+            "/oidc/token/",
+            {"grant_type": "authorization_code", "code": f"nothing-{i}"},
+            HTTP_AUTHORIZATION=wrong,
+        ).status_code
+        for i in range(62)
+    ]
+    assert statuses[:60] == [401] * 60
     assert statuses[-1] == 429
     assert AuditEvent.objects.filter(action=Action.RATE_LIMITED).exists()
     cache.clear()

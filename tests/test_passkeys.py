@@ -91,8 +91,8 @@ def sign_in_with_passkey_page(client, user, key) -> str:
 
 def test_the_kind_is_registered_with_its_level_and_amr():
     kind = get_kind("passkey")
-    assert kind.amr == "hwk"
-    assert level_of("passkey") == "high"
+    assert kind.amr == "swk"
+    assert level_of("passkey") == "substantial"
     assert kind.several_per_account and kind.browser_ceremony
 
 
@@ -172,7 +172,7 @@ def test_sign_in_with_the_passkey_as_the_key(with_passkey, account, authenticato
     response = client.post("/nl/aanmelden/code/", {"code": authenticator.sign(options)})
     assert response["Location"] == "/nl/mijn-sleutels/"
     auth = client.session[AUTH_SESSION_KEY]
-    assert auth["amr"] == ["pwd", "hwk"] and auth["acr"] == "high"
+    assert auth["amr"] == ["pwd", "swk"] and auth["acr"] == "substantial"
     with_passkey.refresh_from_db()
     assert with_passkey.last_used_at is not None
     assert with_passkey.passkey.sign_count == authenticator.sign_count
@@ -272,7 +272,7 @@ def test_usernameless_sign_in_only_once_turned_on(with_passkey, account, authent
     response = usernameless(client, authenticator)
     assert response["Location"] == "/nl/mijn-sleutels/"
     auth = client.session[AUTH_SESSION_KEY]
-    assert auth["amr"] == ["hwk", "user"] and auth["acr"] == "high"
+    assert auth["amr"] == ["swk", "user"] and auth["acr"] == "substantial"
     assert client.get("/nl/mijn-sleutels/").status_code == 200
 
 

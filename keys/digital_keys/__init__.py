@@ -24,6 +24,10 @@ KINDS: dict[str, KeyKind] = {
 
 #: Assurance levels, weakest first (eIDAS: low, substantial, high).
 LEVELS: tuple[str, ...] = ("low", "substantial", "high")
+#: The levels a sign-in on this site can reach. "high" is FAS's eID card (Level500) and itsme
+#: (Level450), neither issued here: services may ask for it (and are refused), no key gives it,
+#: and ``DIGITAL_KEY_LEVELS`` may not say otherwise (system check ``keys.E001``).
+SITE_LEVELS: tuple[str, ...] = ("low", "substantial")
 
 
 def get_kind(kind: str) -> KeyKind:
@@ -47,17 +51,21 @@ def key_relations() -> list[str]:
 def level_of(kind: str) -> str:
     """The assurance level of a sign-in with password and a key of ``kind``: the setting
     ``DIGITAL_KEY_LEVELS`` (``{"sms": "low", ...}``) where it names the kind, else the kind's
-    ``default_level``."""
+    ``default_level``. Only a level of ``SITE_LEVELS``: ImproperlyConfigured otherwise (the
+    system check ``keys.E001`` says so before any request)."""
     configured = getattr(settings, "DIGITAL_KEY_LEVELS", {}) or {}
     level = configured.get(kind) or get_kind(kind).default_level
-    if level not in LEVELS:
-        raise ImproperlyConfigured(f"DIGITAL_KEY_LEVELS[{kind!r}] = {level!r}: not one of {LEVELS}")
+    if level not in SITE_LEVELS:
+        raise ImproperlyConfigured(
+            f"DIGITAL_KEY_LEVELS[{kind!r}] = {level!r}: not one of {SITE_LEVELS}"
+        )
     return level
 
 
 __all__ = [
     "KINDS",
     "LEVELS",
+    "SITE_LEVELS",
     "ChallengeResult",
     "KeyKind",
     "Outcome",

@@ -13,7 +13,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
 from oauth2_provider.settings import oauth2_settings
 
-from keys.digital_keys import LEVELS
+from keys.digital_keys import SITE_LEVELS
 from oidc.models import Service
 
 
@@ -37,8 +37,9 @@ def register(
 ) -> Registered:
     """A confidential client of the authorization code flow, RS256, exact redirect URIs.
     Raises ValidationError on a bad URI, level or duplicate client id."""
-    if min_level not in LEVELS:
-        raise ValidationError(f"min level must be one of {', '.join(LEVELS)}")
+    if min_level not in SITE_LEVELS:
+        # "high" (FAS's eID card and itsme) is given by no key of this site.
+        raise ValidationError(f"min level must be one of {', '.join(SITE_LEVELS)}")
     if not redirect_uris:
         raise ValidationError("at least one redirect URI")
     secret = client_secret or generate_client_secret()

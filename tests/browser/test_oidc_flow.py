@@ -136,12 +136,11 @@ def test_a_service_signs_a_citizen_in_with_the_app_key_then_the_email_key(
     assert session.claims["amr"] == ["pwd", "email"]
     assert session.claims["sub"] == first_sub
 
-    # "high": only a passkey gives it, which this citizen has not; asked to sign in, then a
+    # Level500, the eID card's: no key of "My digital keys" gives it; before any sign-in a
     # page says why, and the way back tells the service
     page.get_by_role("link", name="Sign out").click()
-    page.get_by_role("link", name="Sign in, asking for the level “high”").click()
-    seen = len(smtp_sink.messages)
-    provider_sign_in(page, "Beveiligingscode via e-mail", lambda: latest_code_mail(smtp_sink, seen))
+    page.get_by_role("link", name="Sign in, asking for the eID card’s level (Level500)").click()
+    expect(page.get_by_text("eID-kaart of itsme (“hoog”)")).to_be_visible()
     expect(
         page.get_by_role(
             "heading", name="Uw digitale sleutels geven niet het niveau dat deze dienst vraagt"

@@ -19,9 +19,11 @@ of the key-module interface; :meth:`PasskeyKind.verify` checks it with py_webaut
   audited (``passkey_clone_detected``).
 - A citizen may have several passkeys (one per device): each is a key of its own
   (``several_per_account``) with the name the citizen gave it and its last use.
-- amr ``hwk`` (RFC 8176: proof of possession of a hardware-secured key): the private key of a
-  passkey never leaves the authenticator's secure hardware or the platform's keychain, and
-  the signature proves its possession. Level ``high`` by default (``DIGITAL_KEY_LEVELS``).
+- amr ``swk`` (RFC 8176: proof of possession of a software-secured key), never ``hwk``:
+  registration asks for no attestation (py_webauthn's default, "none") and checks none, so
+  nothing proves that the key is bound to hardware, and synced passkeys are copied between a
+  citizen's devices. Level ``substantial`` (FAS Level400), like the app, SMS and e-mail keys:
+  this site gives no "high" (Level450 itsme, Level500 eID card).
 """
 
 from __future__ import annotations
@@ -270,8 +272,8 @@ def _refused(request: HttpRequest | None, key: DigitalKey | None, reason: str) -
 
 class PasskeyKind(KeyKind):
     kind = KIND
-    amr = "hwk"
-    default_level = "high"
+    amr = "swk"
+    default_level = "substantial"
     label = _("Passkey")
     code_label = _("Passkey")
     activated_title = _("Passkey activated!")

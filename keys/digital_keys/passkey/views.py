@@ -29,10 +29,11 @@ from keys.models import AuditEvent, DigitalKey
 from keys.ratelimit import check_limits, reauth_refused
 from keys.services import probation, signin
 
-#: The amr of a sign-in with a passkey alone: the key (``hwk``) and the user verification the
-#: passkey requires (``user``: RFC 8176's user presence, the nearest value; ``pin`` or ``fpt``
-#: would claim to know which one the device used).
-USERNAMELESS_AMR = ["hwk", "user"]
+#: The amr of a sign-in with a passkey alone: the key (``swk``: nothing proves it is bound to
+#: hardware, see passkey/kind.py) and the user verification the passkey requires (``user``:
+#: RFC 8176's user presence, the nearest value; ``pin`` or ``fpt`` would claim to know which
+#: one the device used).
+USERNAMELESS_AMR = ["swk", "user"]
 
 #: The security notices of this kind (``keys/email/security_notice.*`` include them).
 NOTICE_TEMPLATE = "keys/digital_keys/passkey_notice"

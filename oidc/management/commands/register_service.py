@@ -15,7 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from keys.digital_keys import LEVELS
+from keys.digital_keys import SITE_LEVELS
 from oidc.services.registration import register
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-nrn", action="store_true", help="may receive the national register number"
         )
-        parser.add_argument("--min-level", choices=LEVELS, default="substantial")
+        parser.add_argument("--min-level", choices=SITE_LEVELS, default="substantial")
         parser.add_argument("--sector", default="", help="default: the redirect URI's host")
         parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
