@@ -193,3 +193,37 @@ def test_parallel_wrong_app_codes_cannot_pass_the_limit(issued):
     assert outcomes[Outcome.WRONG] == 4
     assert outcomes[Outcome.LOCKED] == 6
     assert get_kind("totp").verify(key, totp.now()).outcome == Outcome.LOCKED
+
+
+def test_two_recovery_sessions_racing_put_one_key_on_probation(issued):
+    """Two weak sessions (two recovery codes) each confirm a new key at the same instant: the
+    check under the account's lock lets one key on probation through, the other is refused
+    (issue 25 §1: one key on probation at a time)."""
+    import pyotp
+
+    from keys import crypto, sms
+    from keys.digital_keys import Outcome
+    from keys.models import DigitalKey
+    from keys.services.activation import PROBATION_REFUSED
+
+    user = flow.create_account(issued.activation, "jan.peeters", "Correct-Horse-9x", request())
+    first = flow.enrol_key(user, "email", issued.activation)
+    DigitalKey.objects.filter(pk=first.pk).update(state="active")
+    app = flow.enrol_key(user, "totp", None, probation=True)
+    phone = flow.enrol_key(user, "sms", None, phone="+32470123456", probation=True)
+    assert get_kind("sms").send_challenge(phone).sent
+    sms_code = next(w.strip(".:") for w in sms.outbox[-1].body.split() if w.strip(".:").isdigit())
+    app_code = pyotp.TOTP(crypto.decrypt(app.secret_encrypted)).now()
+    pairs = [(app, app_code), (phone, sms_code)]
+
+    results = race(
+        lambda i: flow.confirm_key(pairs[i][0], pairs[i][1], request(), probation=True), 2
+    )
+    outcomes = sorted(str(result.outcome) for result in results)
+    assert outcomes == sorted([str(Outcome.OK), str(Outcome.REFUSED)]), outcomes
+    refused = next(result for result in results if result.outcome == Outcome.REFUSED)
+    assert refused.message == PROBATION_REFUSED
+    on_probation = DigitalKey.objects.filter(
+        user=user, state="active", probation_until__isnull=False
+    )
+    assert on_probation.count() == 1
