@@ -306,10 +306,12 @@ class AuthorizeView(OAuthLibMixin, View):
         ``unmet_authentication_requirements``. ``unknown``: ``acr_values`` names no level."""
         other_key = False
         if auth is not None and required is not None:
+            # A key on probation (added after a recovery, issue 25 §1) gives "low" until its
+            # end: no sign-in with it can reach a higher level, so it is not offered for one.
             kinds = list(
-                request.user.digital_keys.filter(state=DigitalKey.State.ACTIVE).values_list(
-                    "kind", flat=True
-                )
+                request.user.digital_keys.filter(state=DigitalKey.State.ACTIVE)
+                .exclude(probation_until__gt=timezone.now())
+                .values_list("kind", flat=True)
             )
             best = levels.best_level_of(kinds)
             other_key = best is not None and levels.rank(best) >= levels.rank(required)

@@ -215,6 +215,23 @@ def test_a_service_gets_low_from_the_key_on_probation(account, codes, client, oi
     assert "oidc/level_refused.html" in [t.name for t in response.templates]
 
 
+def test_the_level_page_offers_no_sign_in_with_a_key_on_probation(
+    account,
+    codes,
+    client,
+    oidc_service,  # noqa: F811
+):
+    """When the key on probation is the only key left that could reach the level, the refusal
+    does not suggest signing in again with "another key": that sign-in would give "low" too."""
+    add_app_key(recovery_client(account, codes[0]), account)
+    account.digital_keys.exclude(kind="totp").update(state="removed", removed_at=timezone.now())
+    flow = Flow(oidc_service, acr_values="urn:be:fedict:iam:fas:citizen:Level400")
+    client.get(client.get(flow.url)["Location"])
+    response = client.get(sign_in(client, account, "totp")["Location"])
+    assert response.status_code == 403
+    assert response.context["again"] == ""
+
+
 def test_a_passkey_added_after_a_recovery_is_never_alone_during_probation(account, codes):
     authenticator = SoftAuthenticator(ORIGIN, "testserver")
     client = recovery_client(account, codes[0])
