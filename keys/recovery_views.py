@@ -29,7 +29,7 @@ from keys.conf import limits
 from keys.forms import CurrentPasswordForm
 from keys.models import RecoveryCode
 from keys.ratelimit import check_limits, reauth_refused
-from keys.services import recovery
+from keys.services import recovery, signin
 from keys.views import WizardSession, _signed_in_as
 
 
@@ -125,11 +125,7 @@ def signin_recovery_view(request: HttpRequest) -> HttpResponse:
                 request.session.pop(PENDING, None)
                 form.add_error(
                     "code",
-                    _(
-                        "Too many failed attempts. For your safety, signing in with this "
-                        "username is paused for %(minutes)d minutes."
-                    )
-                    % {"minutes": result.retry_after_minutes},
+                    signin.locked_message(result.retry_after_minutes),
                 )
             else:
                 form.add_error("code", _("This recovery code is not correct or was used before."))

@@ -143,11 +143,7 @@ class StaffAdminSite(admin.AdminSite):
                 if result.outcome == signin.SignInOutcome.LOCKED:
                     form.add_error(
                         None,
-                        _(
-                            "Too many failed attempts. For your safety, signing in with this "
-                            "username is paused for %(minutes)d minutes."
-                        )
-                        % {"minutes": result.retry_after_minutes},
+                        signin.locked_message(result.retry_after_minutes),
                     )
                 else:
                     form.add_error(

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
 from keys import audit
@@ -50,6 +51,15 @@ class SignInResult:
     outcome: SignInOutcome
     user: User | None = None
     retry_after_minutes: int = 0
+
+
+def locked_message(minutes: int) -> str:
+    """What every sign-in page (citizens', staff's, a recovery code's, a passkey's) says when
+    the username's lockout holds, in the active language."""
+    return _(
+        "Too many failed attempts. For your safety, signing in with this "
+        "username is paused for %(minutes)d minutes."
+    ) % {"minutes": minutes}
 
 
 def _canonical(username: str) -> str:

@@ -88,11 +88,7 @@ def signin_passkey_view(request: HttpRequest) -> HttpResponse:
     if attempt is None:
         messages.error(
             request,
-            _(
-                "Too many failed attempts. For your safety, signing in with this "
-                "username is paused for %(minutes)d minutes."
-            )
-            % {"minutes": minutes},
+            signin.locked_message(minutes),
         )
         return _back_to_signin()
     result = (
