@@ -87,7 +87,7 @@ def test_bench_measures_product_and_floor(tmp_path):
 
 
 def test_profile_flow_walks_every_flow_in_one_process(tmp_path):
-    """``benchmarks/profile_flow.py`` (README, Performance) completes each flow and reports it."""
+    """``benchmarks/profile_flow.py`` (docs/performance.md) completes each flow and reports it."""
     env = _env(tmp_path)
     result = subprocess.run(
         [sys.executable, "benchmarks/profile_flow.py", "1", "--profile", "--top", "3"],

@@ -127,7 +127,7 @@ def test_the_fifth_kind_is_offered_when_adding_a_key(client, signed_up_account, 
 # --- the passkey kind's footprint ------------------------------------------------------------
 
 #: Where "passkey" may still be named outside ``keys/digital_keys/passkey/`` and the templates
-#: ``templates/keys/digital_keys/passkey*``, and why (the README's architecture section says the
+#: ``templates/keys/digital_keys/passkey*``, and why (docs/architecture.md says the
 #: same). Only code counts: comments and docstrings may describe passkeys.
 ALLOWED = {
     # The registry: the one line that names the kind (and its import).

@@ -4,7 +4,7 @@ then passkeys (issue 13), offered only where the browser can make one.
 Each kind is one module (or package) implementing ``base.KeyKind``, its templates, and one line
 here. The passkey kind is the package ``passkey/`` (the kind, its views and URLs, its model),
 the templates ``templates/keys/digital_keys/passkey*.html`` and its line below; what it still
-has outside these is listed in the README's architecture section (a migration, the constraint
+has outside these is listed in docs/architecture.md (a migration, the constraint
 that lets a citizen have several, two audit actions, its settings and its rate limit).
 """
 
